@@ -1,0 +1,7 @@
+"""`python -m host_pm_exporter`."""
+
+import sys
+
+from host_pm_exporter.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""File access under the configured roots (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
+
+Every read of the host goes through `HostFS`, so a fixture tree can stand in for the
+real `/proc` and `/sys`.  The contract readers rely on:
+
+- a file that does not exist returns ``None``: "not present on this host", not an error;
+- a file that exists but cannot be read (permission, I/O error) or is not text raises
+  `ReadError`, which fails the collector that asked for it and nothing else.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+# Missing files and missing parents both mean "absent".
+_ABSENT = (errno.ENOENT, errno.ENOTDIR)
+
+
+class ReadError(Exception):
+    """A file is there but its content cannot be had or understood."""
+
+
+class HostFS:
+    """Reads files of one host, rooted at the configured procfs, sysfs and rootfs."""
+
+    def __init__(self, procfs: str = "/proc", sysfs: str = "/sys", rootfs: str = "/") -> None:
+        self.procfs = procfs.rstrip("/") or "/"
+        self.sysfs = sysfs.rstrip("/") or "/"
+        self.rootfs = rootfs.rstrip("/") or "/"
+
+    def proc(self, *parts: str) -> str:
+        return os.path.join(self.procfs, *parts)
+
+    def sys(self, *parts: str) -> str:
+        return os.path.join(self.sysfs, *parts)
+
+    def root(self, *parts: str) -> str:
+        return os.path.join(self.rootfs, *parts)
+
+    @staticmethod
+    def read(path: str) -> str | None:
+        """The text of `path`, or ``None`` when it does not exist.
+
+        Uses `os.open`/`os.read`: about half the cost of `open().read()` on the small
+        files that make up sysfs.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            if err.errno in _ABSENT:
+                return None
+            raise ReadError(f"{path}: {err.strerror or err}") from None
+        try:
+            chunks = []
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError as err:
+            raise ReadError(f"{path}: {err.strerror or err}") from None
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ReadError(f"{path}: not text") from None
+        if "\x00" in text:
+            raise ReadError(f"{path}: not text (NUL byte)")
+        return text
+
+    @staticmethod
+    def exists(path: str) -> bool:
+        return os.path.exists(path)
+
+    @staticmethod
+    def listdir(path: str) -> list[str] | None:
+        """Sorted entries of a directory, or ``None`` when it does not exist."""
+        try:
+            return sorted(os.listdir(path))
+        except OSError as err:
+            if err.errno in _ABSENT:
+                return None
+            raise ReadError(f"{path}: {err.strerror or err}") from None

@@ -1,0 +1,102 @@
+"""Sleep-state facts: /sys/power/{state,mem_sleep,disk}, the RTC wake alarm, lockdown."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.readers import ParseError
+
+_TOKEN = re.compile(r"\[?([a-z0-9_-]+)\]?")
+
+
+@dataclass(frozen=True)
+class ModeList:
+    """A sysfs choice list such as ``s2idle [deep]``: the modes and the selected one."""
+
+    modes: tuple[str, ...]
+    selected: str | None
+
+
+@dataclass(frozen=True)
+class PowerFacts:
+    """What the kernel says about sleep.  ``None`` means the file is absent."""
+
+    state: frozenset[str] | None
+    mem_sleep: ModeList | None
+    disk: ModeList | None
+    rtc_wakealarm: bool
+
+
+def parse_sleep_states(text: str) -> frozenset[str]:
+    """Parse /sys/power/state.
+
+    >>> sorted(parse_sleep_states("freeze mem disk\\n"))
+    ['disk', 'freeze', 'mem']
+    >>> parse_sleep_states("\\n")
+    frozenset()
+    """
+    words = text.split()
+    for word in words:
+        if not re.fullmatch(r"[a-z0-9_-]+", word):
+            raise ParseError(f"unexpected word {word[:40]!r} in sleep state list")
+    return frozenset(words)
+
+
+def parse_mode_list(text: str) -> ModeList:
+    """Parse a bracketed choice list: /sys/power/mem_sleep, /sys/power/disk, lockdown.
+
+    >>> parse_mode_list("s2idle [deep]\\n")
+    ModeList(modes=('s2idle', 'deep'), selected='deep')
+    >>> parse_mode_list("[disabled]\\n")
+    ModeList(modes=('disabled',), selected='disabled')
+    >>> parse_mode_list("")
+    ModeList(modes=(), selected=None)
+    """
+    modes = []
+    selected = None
+    for word in text.split():
+        match = _TOKEN.fullmatch(word)
+        bracketed = word.startswith("[") and word.endswith("]")
+        if not match or (word.startswith("[") != word.endswith("]")):
+            raise ParseError(f"unexpected word {word[:40]!r} in mode list")
+        mode = match.group(1)
+        if bracketed:
+            if selected is not None:
+                raise ParseError(f"two selected modes in {text.strip()[:80]!r}")
+            selected = mode
+        modes.append(mode)
+    if modes and selected is None:
+        raise ParseError(f"no selected mode in {text.strip()[:80]!r}")
+    return ModeList(tuple(modes), selected)
+
+
+def read_power(fs: HostFS) -> PowerFacts:
+    """Gather the sleep facts of the host under `fs`."""
+    state = fs.read(fs.sys("power", "state"))
+    mem_sleep = fs.read(fs.sys("power", "mem_sleep"))
+    disk = fs.read(fs.sys("power", "disk"))
+    return PowerFacts(
+        state=None if state is None else parse_sleep_states(state),
+        mem_sleep=None if mem_sleep is None else parse_mode_list(mem_sleep),
+        disk=None if disk is None else parse_mode_list(disk),
+        rtc_wakealarm=has_rtc_wakealarm(fs),
+    )
+
+
+def has_rtc_wakealarm(fs: HostFS) -> bool:
+    """True when some RTC under /sys/class/rtc offers a ``wakealarm`` attribute."""
+    rtcs = fs.listdir(fs.sys("class", "rtc")) or []
+    return any(fs.exists(fs.sys("class", "rtc", rtc, "wakealarm")) for rtc in rtcs)
+
+
+def read_lockdown(fs: HostFS) -> ModeList | None:
+    """The kernel lockdown list (/sys/kernel/security/lockdown), ``None`` when absent."""
+    text = fs.read(fs.sys("kernel", "security", "lockdown"))
+    if text is None:
+        return None
+    levels = parse_mode_list(text)
+    if levels.selected is None:
+        raise ParseError("empty lockdown file")
+    return levels

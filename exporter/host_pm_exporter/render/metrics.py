@@ -1,0 +1,70 @@
+"""The Prometheus collector: one snapshot per scrape, rendered by each enabled collector."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any, Callable
+
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from host_pm_exporter import __version__
+from host_pm_exporter.render import power, probes
+from host_pm_exporter.snapshot import HostSnapshot
+
+log = logging.getLogger("host_pm_exporter.render")
+
+# Collector name -> renderer of that collector's section data.
+RENDERERS: dict[str, Callable[[Any], Iterator[Metric]]] = {
+    "power": power.power,
+    "lockdown": power.lockdown,
+}
+
+
+class SnapshotCollector(Collector):
+    """Builds a fresh snapshot on every collect() and renders it."""
+
+    def __init__(self, snapshot: Callable[[], HostSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list[Metric]:
+        return []  # registering must not run a collection
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot()
+        return iter(render(snap))
+
+
+def render(snap: HostSnapshot) -> list[Metric]:
+    out: list[Metric] = []
+    success = GaugeMetricFamily(
+        "host_exporter_collector_success",
+        "Whether the collector's facts could be read (1) or not (0).",
+        labels=["collector"],
+    )
+    duration = GaugeMetricFamily(
+        "host_exporter_collector_duration_seconds",
+        "How long the collector took on this scrape.",
+        labels=["collector"],
+    )
+    for name, section in snap.sections.items():
+        ok = section.ok
+        if ok:
+            try:
+                out.extend(list(RENDERERS[name](section.data)))
+            except Exception:  # a renderer bug costs its collector, not the scrape
+                log.exception("rendering failed", extra={"collector": name})
+                ok = False
+        success.add_metric([name], float(ok))
+        duration.add_metric([name], section.duration)
+    out.extend(probes.probes(snap.probes))
+    out.append(success)
+    out.append(duration)
+    build = InfoMetricFamily(
+        "host_exporter_build", "host-pm-exporter's version.", labels=["version"]
+    )
+    build.add_metric([__version__], {})
+    out.append(build)
+    return out

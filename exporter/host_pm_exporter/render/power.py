@@ -1,0 +1,74 @@
+"""Metrics of the `power` and `lockdown` collectors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from host_pm_exporter.readers.power import ModeList, PowerFacts
+from host_pm_exporter.sleep import STATES, supported_states
+
+
+def power(facts: PowerFacts) -> Iterator[Metric]:
+    supported = supported_states(facts)
+    family = GaugeMetricFamily(
+        "host_pm_supported",
+        "Whether the kernel supports the sleep state (1) or not (0), per the decision "
+        "table: S3 needs 'deep' in /sys/power/mem_sleep, not just 'mem' in /sys/power/state.",
+        labels=["state"],
+    )
+    for state in STATES:
+        family.add_metric([state], float(supported[state]))
+    yield family
+
+    if facts.state is not None:
+        words = InfoMetricFamily(
+            "host_pm_kernel_state",
+            "A sleep state word listed in /sys/power/state.",
+            labels=["state"],
+        )
+        for word in sorted(facts.state):
+            words.add_metric([word], {})
+        yield words
+    if facts.mem_sleep is not None:
+        yield _modes(
+            "host_pm_mem_sleep_mode",
+            "A suspend mode listed in /sys/power/mem_sleep; default=true for the one "
+            "'mem' selects.",
+            facts.mem_sleep,
+        )
+    if facts.disk is not None:
+        yield _modes(
+            "host_pm_hibernation_mode",
+            "A hibernation mode listed in /sys/power/disk; default=true for the one in "
+            "use. The only mode 'disabled' means hibernation is off (lockdown, nohibernate).",
+            facts.disk,
+        )
+    yield GaugeMetricFamily(
+        "host_pm_wakealarm_supported",
+        "Whether an RTC under /sys/class/rtc offers a wakealarm (needed to suspend then "
+        "hibernate).",
+        value=float(facts.rtc_wakealarm),
+    )
+
+
+def lockdown(levels: ModeList | None) -> Iterator[Metric]:
+    if levels is None:  # no lockdown LSM on this kernel
+        return
+    family = InfoMetricFamily(
+        "host_pm_lockdown",
+        "The kernel lockdown level from /sys/kernel/security/lockdown; anything but "
+        "'none' forbids hibernation.",
+        labels=["level"],
+    )
+    family.add_metric([levels.selected or ""], {})
+    yield family
+
+
+def _modes(name: str, documentation: str, modes: ModeList) -> Metric:
+    family = InfoMetricFamily(name, documentation, labels=["mode", "default"])
+    for mode in modes.modes:
+        family.add_metric([mode, "true" if mode == modes.selected else "false"], {})
+    return family

@@ -1,0 +1,44 @@
+"""The sleep-state decision table (../shared/DESIGN.md): which states the kernel supports.
+
+`mem` in /sys/power/state proves nothing on its own: every kernel with CONFIG_SUSPEND
+lists it, and it may mean s2idle.  S3 is `deep` in /sys/power/mem_sleep; only kernels
+older than mem_sleep (< 4.10) fall back to `mem`.
+"""
+
+from __future__ import annotations
+
+from host_pm_exporter.readers.power import PowerFacts
+
+STATES = ("S1", "S2idle", "S3", "S4", "hybrid", "suspend_then_hibernate")
+OPERATIONS = ("suspend", "hibernate", "suspend_hybrid", "suspend_then_hibernate")
+
+
+def supported_states(facts: PowerFacts) -> dict[str, bool]:
+    """Apply the decision table to the kernel's facts: state name -> supported."""
+    state = facts.state or frozenset()
+    mem_sleep = set(facts.mem_sleep.modes) if facts.mem_sleep is not None else None
+    disk = facts.disk
+    s1 = "standby" in state or (mem_sleep is not None and "shallow" in mem_sleep)
+    s2idle = "freeze" in state
+    s3 = "deep" in mem_sleep if mem_sleep is not None else "mem" in state
+    s4 = "disk" in state and disk is not None and disk.selected != "disabled"
+    hybrid = s4 and disk is not None and "suspend" in disk.modes
+    then_hibernate = (s3 or s2idle) and s4 and facts.rtc_wakealarm
+    return {
+        "S1": s1,
+        "S2idle": s2idle,
+        "S3": s3,
+        "S4": s4,
+        "hybrid": hybrid,
+        "suspend_then_hibernate": then_hibernate,
+    }
+
+
+def kernel_operations(supported: dict[str, bool]) -> dict[str, bool]:
+    """The kernel's answer to each operation the other probes are asked about."""
+    return {
+        "suspend": supported["S1"] or supported["S2idle"] or supported["S3"],
+        "hibernate": supported["S4"],
+        "suspend_hybrid": supported["hybrid"],
+        "suspend_then_hibernate": supported["suspend_then_hibernate"],
+    }

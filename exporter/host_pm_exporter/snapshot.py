@@ -1,0 +1,136 @@
+"""One scrape's view of the host: every enabled collector's facts and every probe's answers.
+
+Nothing is kept between scrapes.  The probes that run programs or talk to D-Bus start
+first, in threads of their own; the sysfs readers run meanwhile; the scrape then waits
+for the probes until the probe timeout and no longer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+from host_pm_exporter.hostfs import HostFS, ReadError
+from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
+from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers.power import PowerFacts, read_lockdown, read_power
+
+log = logging.getLogger("host_pm_exporter.snapshot")
+
+T = TypeVar("T")
+
+# Collector name -> the reader that gathers its facts.  The order is the output order.
+GATHERERS: dict[str, Callable[[HostFS], Any]] = {
+    "power": read_power,
+    "lockdown": read_lockdown,
+}
+
+
+@dataclass
+class Section(Generic[T]):
+    """One collector's facts for one scrape, or why it has none."""
+
+    data: T | None
+    error: str | None
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class SnapshotConfig:
+    fs: HostFS
+    collectors: tuple[str, ...] = tuple(GATHERERS)
+    probes: tuple[str, ...] = ("kernel", "logind", "pm-utils")
+    probe_timeout: float = 2.0
+    pm_is_supported: str = pmutils.DEFAULT_PATH
+
+
+@dataclass
+class HostSnapshot:
+    sections: dict[str, Section[Any]] = field(default_factory=dict)
+    probes: list[ProbeResult] = field(default_factory=list)
+
+
+def gather(name: str, fs: HostFS, reader: Callable[[HostFS], T]) -> Section[T]:
+    """Run one reader; a read or parse failure becomes the section's error."""
+    start = time.perf_counter()
+    try:
+        data: T | None = reader(fs)
+        error = None
+    except (ReadError, ParseError) as err:
+        data, error = None, str(err)
+    except Exception as err:  # a reader bug must not break the scrape
+        log.exception("collector failed", extra={"collector": name})
+        data, error = None, f"{type(err).__name__}: {err}"
+    if error is not None:
+        log.debug("collector failed", extra={"collector": name, "reason": error})
+    return Section(data, error, time.perf_counter() - start)
+
+
+class _ProbeThread(threading.Thread):
+    def __init__(self, name: str, fn: Callable[[], ProbeResult]) -> None:
+        super().__init__(name=f"probe-{name}", daemon=True)
+        self.probe = name
+        self.fn = fn
+        self.result: ProbeResult | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except Exception as err:  # the probes catch their own errors; belt and braces
+            self.result = ProbeResult(self.probe, error=f"{type(err).__name__}: {err}")
+
+
+def build_snapshot(config: SnapshotConfig) -> HostSnapshot:
+    start = time.monotonic()
+    threads = _start_probes(config)
+    snapshot = HostSnapshot()
+    wanted = set(config.collectors)
+    if "kernel" in config.probes:
+        wanted.add("power")  # the kernel probe answers from the power facts
+    for name, reader in GATHERERS.items():
+        if name in wanted:
+            snapshot.sections[name] = gather(name, config.fs, reader)
+    results = []
+    if "kernel" in config.probes:
+        results.append(_kernel_probe(snapshot.sections["power"]))
+    # The probes bound their own work by the timeout; the small grace lets a probe that
+    # is killing a hung command reap it before the scrape moves on.
+    deadline = start + config.probe_timeout + 0.1
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.result is None:
+            error = f"timed out after {config.probe_timeout:g}s"
+            once.failure(thread.probe, error)
+            thread.result = ProbeResult(thread.probe, error=error, duration=config.probe_timeout)
+        results.append(thread.result)
+    snapshot.probes = sorted(results, key=lambda r: r.probe)
+    for name in list(snapshot.sections):
+        if name not in config.collectors:  # read only for the kernel probe
+            del snapshot.sections[name]
+    return snapshot
+
+
+def _start_probes(config: SnapshotConfig) -> list[_ProbeThread]:
+    timeout = config.probe_timeout
+    path = config.pm_is_supported
+    runners: dict[str, Callable[[], ProbeResult]] = {
+        "pm-utils": lambda: pmutils.run(path, timeout),
+        "logind": lambda: logind.run(timeout),
+    }
+    threads = [_ProbeThread(name, run) for name, run in runners.items() if name in config.probes]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _kernel_probe(power: Section[PowerFacts]) -> ProbeResult:
+    if power.data is None:
+        return ProbeResult("kernel", error=power.error, duration=power.duration)
+    return kernel.answer(power.data, power.duration)

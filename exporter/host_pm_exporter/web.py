@@ -1,0 +1,167 @@
+"""HTTP: the landing page, the metrics path (text format or OpenMetrics, gzip when
+asked), /healthz, and 404/405 where due.  A request never gets a traceback."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import socket
+import threading
+from collections.abc import Iterable, Sequence
+from socketserver import ThreadingMixIn
+from typing import Any, Callable
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from host_pm_exporter.render.page import landing_page
+
+log = logging.getLogger("host_pm_exporter.web")
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+_ALLOWED = "GET, HEAD"
+_Response = tuple[str, list[tuple[str, str]], bytes]
+
+
+def make_app(
+    registry: CollectorRegistry,
+    telemetry_path: str,
+    collectors: Sequence[str] = (),
+    probes: Sequence[str] = (),
+) -> WSGIApp:
+    static: dict[str, _Response] = {
+        "/": (
+            "200 OK",
+            [("Content-Type", "text/html; charset=utf-8")],
+            landing_page(telemetry_path, collectors, probes),
+        ),
+        "/healthz": ("200 OK", [("Content-Type", "text/plain; charset=utf-8")], b"ok\n"),
+    }
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path != telemetry_path and path not in static:
+            return _plain(start_response, "404 Not Found", f"404 page not found: {path}\n")
+        if method not in ("GET", "HEAD"):
+            return _plain(
+                start_response,
+                "405 Method Not Allowed",
+                f"method {method} not allowed\n",
+                [("Allow", _ALLOWED)],
+            )
+        try:
+            if path == telemetry_path:
+                status, headers, body = _metrics(registry, environ)
+            else:
+                status, headers, body = static[path]
+        except Exception:  # never a traceback to the client
+            log.exception("request failed", extra={"path": path})
+            return _plain(start_response, "500 Internal Server Error", "internal error\n")
+        headers = [*headers, ("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [b""] if method == "HEAD" else [body]
+
+    return app
+
+
+def _metrics(registry: CollectorRegistry, environ: dict[str, Any]) -> _Response:
+    encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    source: Collector = registry
+    if "name[]" in params:
+        source = registry.restricted_registry(params["name[]"])
+    body = encoder(source)
+    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
+    if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+        body = gzip.compress(body, compresslevel=5)
+        headers.append(("Content-Encoding", "gzip"))
+    return "200 OK", headers, body
+
+
+def _plain(
+    start_response: StartResponse,
+    status: str,
+    text: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    body = text.encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    start_response(status, headers + (extra or []))
+    return [body]
+
+
+class _Handler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6 and self.server_address[0] == "::":
+            # ":port" means every address, IPv4 included, as with node_exporter.
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """Split ``host:port``, ``:port`` or ``[v6]:port``.
+
+    >>> parse_listen_address(":8731"), parse_listen_address("[::1]:80")
+    (('', 8731), ('::1', 80))
+    """
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError(f"invalid listen address {value!r}: expected [host]:port")
+        port = rest[1:]
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"invalid listen address {value!r}: expected host:port or :port")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid port in listen address {value!r}")
+    return host, int(port)
+
+
+def make_server(host: str, port: int, app: WSGIApp) -> WSGIServer:
+    """Bind the server; an empty host means every address (IPv6 and IPv4 where possible)."""
+    if host == "":
+        candidates = [(socket.AF_INET, "0.0.0.0")]  # noqa: S104 - ":port" means every address
+        if socket.has_ipv6:
+            candidates.insert(0, (socket.AF_INET6, "::"))
+    else:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        candidates = [(family, str(addr[0])) for family, _, _, _, addr in infos]
+    error: OSError | None = None
+    for family, address in candidates:
+        server_class = type("Server", (_Server,), {"address_family": family})
+        try:
+            server: WSGIServer = server_class((address, port), _Handler)
+        except OSError as err:
+            error = err
+            continue
+        server.set_app(app)
+        return server
+    raise error or OSError(f"cannot listen on {host}:{port}")
+
+
+def serve_until_stopped(server: WSGIServer, stop: threading.Event) -> None:
+    """Serve until `stop` is set (by a signal handler), then close the socket."""
+
+    def wait_then_shutdown() -> None:
+        stop.wait()
+        server.shutdown()
+
+    waiter = threading.Thread(target=wait_then_shutdown, daemon=True)
+    waiter.start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
