@@ -67,9 +67,7 @@ def parse_probes(value: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in value.split(",") if n.strip())
     unknown = [n for n in names if n not in PROBES]
     if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown probe {unknown[0]!r} (choose from {', '.join(PROBES)})"
-        )
+        raise argparse.ArgumentTypeError(f"unknown probe {unknown[0]!r} (choose from {', '.join(PROBES)})")
     return tuple(dict.fromkeys(names))
 
 

@@ -18,8 +18,7 @@ LEVELS = {
 
 def _fields(record: logging.LogRecord) -> dict[str, object]:
     fields: dict[str, object] = {
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        + f".{int(record.msecs):03d}Z",
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
         "level": "warn" if record.levelno == logging.WARNING else record.levelname.lower(),
         "source": record.name.rsplit(".", 1)[-1],
         "msg": record.getMessage(),

@@ -7,13 +7,14 @@ import gzip
 import logging
 import socket
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from socketserver import ThreadingMixIn
 from typing import Any, Callable
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from host_pm_exporter.render.page import landing_page
@@ -73,13 +74,34 @@ def _metrics(registry: CollectorRegistry, environ: dict[str, Any]) -> _Response:
     params = parse_qs(environ.get("QUERY_STRING", ""))
     source: Collector = registry
     if "name[]" in params:
-        source = registry.restricted_registry(params["name[]"])
+        source = _NameFilter(registry, params["name[]"])
     body = encoder(source)
     headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
     if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
         body = gzip.compress(body, compresslevel=5)
         headers.append(("Content-Encoding", "gzip"))
     return "200 OK", headers, body
+
+
+class _NameFilter(Collector):
+    """Only the samples named in ``?name[]=...`` (as prometheus_client's own handler).
+
+    The registry's restricted_registry() cannot be used: it finds collectors through
+    describe(), which the snapshot collector leaves empty so that registering it does
+    not scrape the host.
+    """
+
+    def __init__(self, registry: CollectorRegistry, names: Iterable[str]) -> None:
+        self._registry = registry
+        self._names = set(names)
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            kept = [s for s in metric.samples if s.name in self._names]
+            if kept:
+                copy = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+                copy.samples = kept
+                yield copy
 
 
 def _plain(

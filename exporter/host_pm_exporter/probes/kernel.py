@@ -9,6 +9,4 @@ from host_pm_exporter.sleep import kernel_operations, supported_states
 
 def answer(facts: PowerFacts, duration: float) -> ProbeResult:
     """The kernel's answers, derived from the facts the power collector read."""
-    return ProbeResult(
-        "kernel", answers=kernel_operations(supported_states(facts)), duration=duration
-    )
+    return ProbeResult("kernel", answers=kernel_operations(supported_states(facts)), duration=duration)

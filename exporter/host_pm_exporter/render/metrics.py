@@ -62,9 +62,7 @@ def render(snap: HostSnapshot) -> list[Metric]:
     out.extend(probes.probes(snap.probes))
     out.append(success)
     out.append(duration)
-    build = InfoMetricFamily(
-        "host_exporter_build", "host-pm-exporter's version.", labels=["version"]
-    )
+    build = InfoMetricFamily("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
     build.add_metric([__version__], {})
     out.append(build)
     return out

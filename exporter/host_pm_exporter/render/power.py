@@ -23,7 +23,7 @@ def power(facts: PowerFacts) -> Iterator[Metric]:
         family.add_metric([state], float(supported[state]))
     yield family
 
-    if facts.state is not None:
+    if facts.state:
         words = InfoMetricFamily(
             "host_pm_kernel_state",
             "A sleep state word listed in /sys/power/state.",
@@ -35,8 +35,7 @@ def power(facts: PowerFacts) -> Iterator[Metric]:
     if facts.mem_sleep is not None:
         yield _modes(
             "host_pm_mem_sleep_mode",
-            "A suspend mode listed in /sys/power/mem_sleep; default=true for the one "
-            "'mem' selects.",
+            "A suspend mode listed in /sys/power/mem_sleep; default=true for the one 'mem' selects.",
             facts.mem_sleep,
         )
     if facts.disk is not None:
@@ -48,8 +47,7 @@ def power(facts: PowerFacts) -> Iterator[Metric]:
         )
     yield GaugeMetricFamily(
         "host_pm_wakealarm_supported",
-        "Whether an RTC under /sys/class/rtc offers a wakealarm (needed to suspend then "
-        "hibernate).",
+        "Whether an RTC under /sys/class/rtc offers a wakealarm (needed to suspend then hibernate).",
         value=float(facts.rtc_wakealarm),
     )
 

@@ -1,0 +1,106 @@
+"""A probe that hangs costs the scrape no more than the probe timeout, leaves no zombie
+and no stray process behind, and reports success 0."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.conftest import fixture_args, samples
+
+
+def hanging_pm_is_supported(tmp_path: Path) -> tuple[Path, str]:
+    """A stand-in for pm-is-supported that starts a long sleep and waits for it."""
+    marker = f"hang-{uuid.uuid4().hex[:8]}"
+    sleeper = tmp_path / marker
+    shutil.copy("/bin/sleep", sleeper)
+    script = tmp_path / "pm-is-supported"
+    script.write_text(f"#!/bin/sh\n{sleeper} 30\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return script, marker
+
+
+def strays(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(marker in part for part in proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def test_hung_pm_utils_is_cut_off(tmp_path: Path, exporter: Any) -> None:
+    script, marker = hanging_pm_is_supported(tmp_path)
+    exp = exporter(
+        [*fixture_args("server-s3"), "--pm.probes=kernel,pm-utils", f"--pm.pm-is-supported={script}",
+         "--pm.probe-timeout=500ms"],
+    )  # fmt: skip
+    for _ in range(2):
+        start = time.monotonic()
+        got = samples(exp.scrape())
+        elapsed = time.monotonic() - start
+        assert elapsed < 1.5, f"scrape took {elapsed:.2f}s with a 0.5s probe timeout"
+        assert got['host_pm_probe_success{probe="pm-utils"}'] == 0
+        assert got['host_pm_probe_success{probe="kernel"}'] == 1
+        assert got['host_pm_supported{state="S3"}'] == 1  # the rest of the scrape is whole
+        assert not any('probe="pm-utils"' in k and "probe_supported" in k for k in got)
+    deadline = time.monotonic() + 2
+    while strays(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert strays(marker) == [], "the hung command's processes were left running"
+    parent = psutil.Process(exp.proc.pid)
+    zombies = [c for c in parent.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
+    assert zombies == []
+    assert "timed out after 0.5s" in exp.stderr()
+
+
+def test_missing_pm_utils_is_a_failed_probe_logged_once(tmp_path: Path, exporter: Any) -> None:
+    missing = tmp_path / "no-such-pm-is-supported"
+    exp = exporter([*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={missing}"])
+    for _ in range(3):
+        got = samples(exp.scrape())
+        assert got['host_pm_probe_success{probe="pm-utils"}'] == 0
+    log = exp.stderr()
+    assert log.count("not installed") == 1, log
+    assert "Traceback" not in log
+
+
+def test_a_probe_exit_status_other_than_0_or_1_is_unknown(tmp_path: Path, exporter: Any) -> None:
+    script = tmp_path / "pm-is-supported"
+    script.write_text('#!/bin/sh\ncase "$1" in --suspend) exit 0;; --hibernate) exit 1;; *) exit 3;; esac\n')
+    os.chmod(script, 0o755)
+    exp = exporter([*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={script}"])
+    got = samples(exp.scrape())
+    assert got['host_pm_probe_success{probe="pm-utils"}'] == 0
+    assert got['host_pm_probe_supported{operation="suspend",probe="pm-utils"}'] == 1
+    assert got['host_pm_probe_supported{operation="hibernate",probe="pm-utils"}'] == 0
+    assert 'host_pm_probe_supported{operation="suspend_hybrid",probe="pm-utils"}' not in got
+
+
+def test_pm_utils_runs_with_a_minimal_environment(tmp_path: Path, exporter: Any) -> None:
+    out = tmp_path / "env.txt"
+    script = tmp_path / "pm-is-supported"
+    script.write_text(f'#!/bin/sh\nenv > {out}.$$\necho "$@" >> {out}.$$\nexit 0\n')
+    os.chmod(script, 0o755)
+    env = {**os.environ, "SECRET_TOKEN": "do-not-leak"}
+    exp = exporter(
+        [*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={script}"],
+        env=env,
+    )
+    exp.scrape()
+    dumps = [p.read_text() for p in tmp_path.glob("env.txt.*")]
+    assert len(dumps) == 3
+    assert {d.strip().splitlines()[-1] for d in dumps} == {
+        "--suspend",
+        "--hibernate",
+        "--suspend-hybrid",
+    }
+    for dump in dumps:
+        assert "SECRET_TOKEN" not in dump
+        assert "PATH=/usr/sbin:/usr/bin:/sbin:/bin" in dump

@@ -1,0 +1,47 @@
+"""The README stays true: every metric, every flag, the set-up commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from host_pm_exporter.cli import build_parser
+from tests.conftest import GOLDEN
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+SOURCE = "\n".join(p.read_text() for p in (ROOT / "exporter/host_pm_exporter").rglob("*.py"))
+
+
+def metric_names() -> set[str]:
+    """Every host_* family the exporter can emit: from the golden scrapes and the source."""
+    names = set()
+    for golden in GOLDEN.glob("*.prom"):
+        names |= set(re.findall(r"^# TYPE (host_\w+)", golden.read_text(), re.MULTILINE))
+    for name in re.findall(r'InfoMetricFamily\(\s*"(host_\w+)"', SOURCE):
+        names.add(name + "_info")
+    names |= set(re.findall(r'GaugeMetricFamily\(\s*"(host_\w+)"', SOURCE))
+    return names
+
+
+def test_every_metric_is_in_the_readme_table() -> None:
+    names = metric_names()
+    assert "host_pm_logind_answer_info" in names
+    missing = sorted(n for n in names if f"| `{n}` |" not in README)
+    assert missing == []
+
+
+def test_every_flag_is_in_the_readme() -> None:
+    for action in build_parser()._actions:
+        for flag in action.option_strings:
+            if flag in ("-h", "--help") or flag.startswith(("--collector.", "--no-collector.")):
+                continue
+            assert f"`{flag}`" in README, flag
+    assert "`--collector.<name>` / `--no-collector.<name>`" in README
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "sudo ./tests/run\n" in README
+    ci = (ROOT / ".ci/run").read_text()
+    assert "./tests/run" in ci
+    assert "sudo ./deploy/install.sh\n" in README
