@@ -23,15 +23,13 @@ TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 GOLDEN = TESTS / "golden"
 IN_CI = bool(os.environ.get("CI"))
-PM_HOSTS = sorted(
-    p.name for p in FIXTURES.iterdir() if (p / "expected.json").is_file() and (p / "sys/power").is_dir()
-)
+HOSTS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").is_file())
+PM_HOSTS = [h for h in HOSTS if "supported" in json.loads((FIXTURES / h / "expected.json").read_text())]
+CPU_HOSTS = [h for h in HOSTS if "topology" in json.loads((FIXTURES / h / "expected.json").read_text())]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden", action="store_true", help="rewrite tests/golden/*.prom from the scrapes"
-    )
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.prom from the scrapes")
 
 
 @pytest.fixture

@@ -19,9 +19,7 @@ BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*exporter_command(), *args], capture_output=True, text=True, timeout=30, check=False
-    )
+    return subprocess.run([*exporter_command(), *args], capture_output=True, text=True, timeout=30, check=False)
 
 
 def test_version() -> None:

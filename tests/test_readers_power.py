@@ -9,9 +9,7 @@ from host_pm_exporter.readers.power import ModeList, PowerFacts, parse_mode_list
 from host_pm_exporter.sleep import kernel_operations, supported_states
 
 
-def facts(
-    state: str | None, mem_sleep: str | None = None, disk: str | None = None, rtc: bool = True
-) -> PowerFacts:
+def facts(state: str | None, mem_sleep: str | None = None, disk: str | None = None, rtc: bool = True) -> PowerFacts:
     return PowerFacts(
         state=None if state is None else parse_sleep_states(state),
         mem_sleep=None if mem_sleep is None else parse_mode_list(mem_sleep),
@@ -80,9 +78,7 @@ def test_disabled_hibernation_is_not_s4_even_if_state_lists_disk() -> None:
 
 
 def test_hybrid_needs_the_suspend_disk_mode() -> None:
-    assert (
-        supported_states(facts("mem disk\n", "[deep]\n", "[platform] shutdown reboot\n"))["hybrid"] is False
-    )
+    assert supported_states(facts("mem disk\n", "[deep]\n", "[platform] shutdown reboot\n"))["hybrid"] is False
     assert supported_states(facts("mem disk\n", "[deep]\n", "platform [suspend]\n"))["hybrid"] is True
 
 

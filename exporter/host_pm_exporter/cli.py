@@ -19,6 +19,7 @@ from host_pm_exporter import __version__, logs
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.render.metrics import SnapshotCollector
+from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.snapshot import GATHERERS, SnapshotConfig, build_snapshot
 from host_pm_exporter.web import make_app, make_server, parse_listen_address, serve_until_stopped
 
@@ -28,6 +29,12 @@ DEFAULT_PORT = 8731
 COLLECTOR_HELP = {
     "power": "sleep states from /sys/power: host_pm_supported and the raw mode lists",
     "lockdown": "kernel lockdown level from /sys/kernel/security/lockdown",
+    "cpu": "CPU identity per kind, flags, features fingerprint, x86-64 level, bugs, vulnerabilities",
+    "topology": "sockets, dies, clusters, cores, threads per core; logical CPUs by state",
+    "numa": "NUMA nodes: memory, CPUs, distances, huge pages",
+    "cache": "CPU caches per level and type: size and instances",
+    "virt": "hardware virtualization, /dev/kvm, nested KVM, IOMMU groups, hypervisor",
+    "identity": "host UUID as libvirt finds it (DMI product_uuid, else /etc/machine-id)",
 }
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 
@@ -38,6 +45,7 @@ class Config:
     telemetry_path: str
     snapshot: SnapshotConfig
     exporter_metrics: bool
+    render: RenderOptions
     log_level: str
     log_format: str
 
@@ -82,6 +90,13 @@ def _listen(value: str) -> tuple[str, int]:
         return parse_listen_address(value)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _regex(value: str) -> re.Pattern[str]:
+    try:
+        return re.compile(value)
+    except re.error as err:
+        raise argparse.ArgumentTypeError(f"invalid regex {value!r}: {err}") from None
 
 
 def _telemetry_path(value: str) -> str:
@@ -134,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help=f"{text} (default: enabled)",
         )
+    add(
+        "--collector.cpu.flags-include",
+        dest="flags_include",
+        type=_regex,
+        default=None,
+        help="only CPU flags matching this regex in host_cpu_flag_info (default: all)",
+    )
+    add(
+        "--collector.cpu.flags-exclude",
+        dest="flags_exclude",
+        type=_regex,
+        default=None,
+        help="leave out CPU flags matching this regex from host_cpu_flag_info",
+    )
     add(
         "--pm.probes",
         dest="probes",
@@ -200,6 +229,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             pm_is_supported=args.pm_is_supported,
         ),
         exporter_metrics=args.exporter_metrics,
+        render=RenderOptions(flags_include=args.flags_include, flags_exclude=args.flags_exclude),
         log_level=args.log_level,
         log_format=args.log_format,
     )
@@ -211,7 +241,7 @@ def make_registry(config: Config) -> CollectorRegistry:
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-    registry.register(SnapshotCollector(lambda: build_snapshot(config.snapshot)))
+    registry.register(SnapshotCollector(lambda: build_snapshot(config.snapshot), config.render))
     return registry
 
 
@@ -242,9 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(
         "listening",
         extra={
-            "address": f"[{bound_host}]:{bound_port}"
-            if ":" in str(bound_host)
-            else f"{bound_host}:{bound_port}",
+            "address": f"[{bound_host}]:{bound_port}" if ":" in str(bound_host) else f"{bound_host}:{bound_port}",
             "version": __version__,
             "collectors": ",".join(config.snapshot.collectors),
             "probes": ",".join(config.snapshot.probes),

@@ -15,6 +15,9 @@ import os
 
 # Missing files and missing parents both mean "absent".
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
+_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_open, _read, _close = os.open, os.read, os.close
+_CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16K buffers cost more.)
 
 
 class ReadError(Exception):
@@ -42,34 +45,33 @@ class HostFS:
     def read(path: str) -> str | None:
         """The text of `path`, or ``None`` when it does not exist.
 
-        Uses `os.open`/`os.read`: about half the cost of `open().read()` on the small
-        files that make up sysfs.
+        Uses `os.open`/`os.read` (half the cost of `open().read()` on sysfs's small
+        files; this is the hot path of a big host's scrape).  A sysfs attribute comes
+        whole in the first read; longer files (/proc/cpuinfo) are read to the end.
         """
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open(path, _FLAGS)
         except OSError as err:
             if err.errno in _ABSENT:
                 return None
             raise ReadError(f"{path}: {err.strerror or err}") from None
         try:
-            chunks = []
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            data = _read(fd, _CHUNK)
+            if len(data) == _CHUNK:
+                chunks = [data]
+                while chunk := _read(fd, 1 << 20):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
         except OSError as err:
             raise ReadError(f"{path}: {err.strerror or err}") from None
         finally:
-            os.close(fd)
-        data = b"".join(chunks)
+            _close(fd)
+        if b"\x00" in data:
+            raise ReadError(f"{path}: not text (NUL byte)")
         try:
-            text = data.decode("utf-8")
+            return data.decode()
         except UnicodeDecodeError:
             raise ReadError(f"{path}: not text") from None
-        if "\x00" in text:
-            raise ReadError(f"{path}: not text (NUL byte)")
-        return text
 
     @staticmethod
     def exists(path: str) -> bool:

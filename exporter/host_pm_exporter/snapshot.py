@@ -16,16 +16,106 @@ from typing import Any, Callable, Generic, TypeVar
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
 from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers.cache import read_caches
+from host_pm_exporter.readers.cpu import CpuFacts, cpu_facts
+from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
+from host_pm_exporter.readers.identity import read_identity
+from host_pm_exporter.readers.numa import read_numa
 from host_pm_exporter.readers.power import PowerFacts, read_lockdown, read_power
+from host_pm_exporter.readers.topology import (
+    CpuSets,
+    Groups,
+    Topology,
+    read_core_types,
+    read_cpu_sets,
+    read_groups,
+    read_topology,
+)
+from host_pm_exporter.readers.virt import read_virt
+from host_pm_exporter.readers.vulnerabilities import read_vulnerabilities
 
 log = logging.getLogger("host_pm_exporter.snapshot")
 
 T = TypeVar("T")
 
+
+class Scrape:
+    """What one scrape reads, shared by the collectors that need it: /proc/cpuinfo
+    and the CPU masks are read at most once per scrape (and never kept after it)."""
+
+    def __init__(self, fs: HostFS) -> None:
+        self.fs = fs
+        self._memo: dict[str, tuple[Any, BaseException | None]] = {}
+
+    def _once(self, key: str, fn: Callable[[], T]) -> T:
+        if key not in self._memo:
+            try:
+                self._memo[key] = (fn(), None)
+            except (ReadError, ParseError) as err:
+                self._memo[key] = (None, err)
+        value, error = self._memo[key]
+        if error is not None:
+            raise error
+        return value  # type: ignore[no-any-return]
+
+    def cpuinfo(self) -> CpuInfo | None:
+        """/proc/cpuinfo parsed; ``None`` when absent.  Garbage raises."""
+
+        def read() -> CpuInfo | None:
+            text = self.fs.read(self.fs.proc("cpuinfo"))
+            return None if text is None else parse_cpuinfo(text)
+
+        return self._once("cpuinfo", read)
+
+    def cpuinfo_or_none(self) -> CpuInfo | None:
+        """/proc/cpuinfo for collectors that can do without it."""
+        try:
+            return self.cpuinfo()
+        except (ReadError, ParseError):
+            return None
+
+    def cpu_sets(self) -> CpuSets:
+        return self._once("cpu_sets", lambda: read_cpu_sets(self.fs))
+
+    def groups(self) -> Groups:
+        return self._once("groups", lambda: read_groups(self.fs, self.cpu_sets().online))
+
+    def core_types(self) -> dict[int, str]:
+        return self._once("core_types", lambda: read_core_types(self.fs))
+
+    def kind_of(self) -> Callable[[int], Any]:
+        """CPU -> its kind (cpuinfo identity and hybrid core type), for readers that
+        need to read a fact once per kind of CPU."""
+        info = self.cpuinfo_or_none()
+        kinds = {e.cpu: e.kind for e in info.cpus} if info is not None else {}
+        types = self.core_types()
+        return lambda cpu: (kinds.get(cpu), types.get(cpu, ""))
+
+
+def _cpu(scrape: Scrape) -> CpuFacts | None:
+    info = scrape.cpuinfo()
+    if info is None:
+        return None
+    return cpu_facts(info, scrape.core_types(), read_vulnerabilities(scrape.fs))
+
+
+def _topology(scrape: Scrape) -> tuple[CpuSets, Topology] | None:
+    cpus = scrape.cpu_sets()
+    if not cpus.online:
+        return None  # no CPU directories: not a host tree with CPUs
+    return cpus, read_topology(scrape.groups(), cpus, scrape.cpuinfo_or_none())
+
+
 # Collector name -> the reader that gathers its facts.  The order is the output order.
-GATHERERS: dict[str, Callable[[HostFS], Any]] = {
-    "power": read_power,
-    "lockdown": read_lockdown,
+GATHERERS: dict[str, Callable[[Scrape], Any]] = {
+    "power": lambda s: read_power(s.fs),
+    "lockdown": lambda s: read_lockdown(s.fs),
+    "cpu": _cpu,
+    "topology": _topology,
+    "numa": lambda s: read_numa(s.fs),
+    "cache": lambda s: read_caches(s.fs, s.cpu_sets().online, s.kind_of(), s.groups()),
+    "virt": lambda s: read_virt(s.fs, s.cpuinfo_or_none()),
+    "identity": lambda s: read_identity(s.fs),
 }
 
 
@@ -57,11 +147,11 @@ class HostSnapshot:
     probes: list[ProbeResult] = field(default_factory=list)
 
 
-def gather(name: str, fs: HostFS, reader: Callable[[HostFS], T]) -> Section[T]:
+def gather(name: str, scrape: Scrape, reader: Callable[[Scrape], T]) -> Section[T]:
     """Run one reader; a read or parse failure becomes the section's error."""
     start = time.perf_counter()
     try:
-        data: T | None = reader(fs)
+        data: T | None = reader(scrape)
         error = None
     except (ReadError, ParseError) as err:
         data, error = None, str(err)
@@ -91,12 +181,13 @@ def build_snapshot(config: SnapshotConfig) -> HostSnapshot:
     start = time.monotonic()
     threads = _start_probes(config)
     snapshot = HostSnapshot()
+    scrape = Scrape(config.fs)
     wanted = set(config.collectors)
     if "kernel" in config.probes:
         wanted.add("power")  # the kernel probe answers from the power facts
     for name, reader in GATHERERS.items():
         if name in wanted:
-            snapshot.sections[name] = gather(name, config.fs, reader)
+            snapshot.sections[name] = gather(name, scrape, reader)
     results = []
     if "kernel" in config.probes:
         results.append(_kernel_probe(snapshot.sections["power"]))

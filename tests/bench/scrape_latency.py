@@ -84,9 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     node = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if not node or not shutil.which("wrk"):
-        raise SystemExit(
-            "needs wrk and prometheus-node-exporter (apt-get install wrk prometheus-node-exporter)"
-        )
+        raise SystemExit("needs wrk and prometheus-node-exporter (apt-get install wrk prometheus-node-exporter)")
     targets = {
         "host-pm-exporter (default: kernel,logind,pm-utils)": [EXPORTER],
         "host-pm-exporter --pm.probes=kernel": [EXPORTER, "--pm.probes=kernel"],
@@ -113,9 +111,7 @@ def main() -> None:
         p99 = statistics.median(r[1] for r in rows)
         rps = statistics.median(r[2] for r in rows)
         print(f"{name:<52} {p50:>8.2f} {p99:>8.2f} {rps:>8.1f}")
-    print(
-        f"host-pm-exporter (default) RSS: {rss[0]:.1f} MiB before, {rss[1]:.1f} MiB after 1,000 more scrapes"
-    )
+    print(f"host-pm-exporter (default) RSS: {rss[0]:.1f} MiB before, {rss[1]:.1f} MiB after 1,000 more scrapes")
 
 
 if __name__ == "__main__":

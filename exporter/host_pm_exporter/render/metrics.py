@@ -11,33 +11,42 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from host_pm_exporter import __version__
-from host_pm_exporter.render import power, probes
+from host_pm_exporter.render import cpu, power, probes, topology, virt
+from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.snapshot import HostSnapshot
 
 log = logging.getLogger("host_pm_exporter.render")
 
 # Collector name -> renderer of that collector's section data.
-RENDERERS: dict[str, Callable[[Any], Iterator[Metric]]] = {
+RENDERERS: dict[str, Callable[[Any, RenderOptions], Iterator[Metric]]] = {
     "power": power.power,
     "lockdown": power.lockdown,
+    "cpu": cpu.cpu,
+    "topology": topology.topology,
+    "numa": topology.numa,
+    "cache": topology.cache,
+    "virt": virt.virt,
+    "identity": virt.identity,
 }
 
 
 class SnapshotCollector(Collector):
     """Builds a fresh snapshot on every collect() and renders it."""
 
-    def __init__(self, snapshot: Callable[[], HostSnapshot]) -> None:
+    def __init__(self, snapshot: Callable[[], HostSnapshot], options: RenderOptions | None = None) -> None:
         self._snapshot = snapshot
+        self._options = options or RenderOptions()
 
     def describe(self) -> list[Metric]:
         return []  # registering must not run a collection
 
     def collect(self) -> Iterator[Metric]:
         snap = self._snapshot()
-        return iter(render(snap))
+        return iter(render(snap, self._options))
 
 
-def render(snap: HostSnapshot) -> list[Metric]:
+def render(snap: HostSnapshot, options: RenderOptions | None = None) -> list[Metric]:
+    options = options or RenderOptions()
     out: list[Metric] = []
     success = GaugeMetricFamily(
         "host_exporter_collector_success",
@@ -53,7 +62,7 @@ def render(snap: HostSnapshot) -> list[Metric]:
         ok = section.ok
         if ok:
             try:
-                out.extend(list(RENDERERS[name](section.data)))
+                out.extend(list(RENDERERS[name](section.data, options)))
             except Exception:  # a renderer bug costs its collector, not the scrape
                 log.exception("rendering failed", extra={"collector": name})
                 ok = False

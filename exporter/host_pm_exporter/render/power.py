@@ -8,10 +8,11 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from host_pm_exporter.readers.power import ModeList, PowerFacts
+from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.sleep import STATES, supported_states
 
 
-def power(facts: PowerFacts) -> Iterator[Metric]:
+def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Metric]:
     supported = supported_states(facts)
     family = GaugeMetricFamily(
         "host_pm_supported",
@@ -52,13 +53,12 @@ def power(facts: PowerFacts) -> Iterator[Metric]:
     )
 
 
-def lockdown(levels: ModeList | None) -> Iterator[Metric]:
+def lockdown(levels: ModeList | None, _options: RenderOptions) -> Iterator[Metric]:
     if levels is None:  # no lockdown LSM on this kernel
         return
     family = InfoMetricFamily(
         "host_pm_lockdown",
-        "The kernel lockdown level from /sys/kernel/security/lockdown; anything but "
-        "'none' forbids hibernation.",
+        "The kernel lockdown level from /sys/kernel/security/lockdown; anything but 'none' forbids hibernation.",
         labels=["level"],
     )
     family.add_metric([levels.selected or ""], {})

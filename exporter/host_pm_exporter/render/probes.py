@@ -33,8 +33,7 @@ def probes(results: Iterable[ProbeResult]) -> Iterator[Metric]:
     )
     logind = InfoMetricFamily(
         "host_pm_logind_answer",
-        "logind's own answer to Can<Operation>: yes, challenge, no (forbidden by "
-        "policy) or na (not supported).",
+        "logind's own answer to Can<Operation>: yes, challenge, no (forbidden by policy) or na (not supported).",
         labels=["operation", "answer"],
     )
     for result in results:

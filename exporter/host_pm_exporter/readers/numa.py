@@ -1,0 +1,94 @@
+"""NUMA nodes: CPUs, memory, distances and huge pages per node
+(/sys/devices/system/node/node*)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers.cpulist import parse_cpulist
+
+_MEMTOTAL = re.compile(r"^Node \d+ MemTotal:\s+(\d+) kB", re.MULTILINE)
+_HUGEPAGES_DIR = re.compile(r"hugepages-(\d+)kB")
+
+
+@dataclass(frozen=True)
+class NumaNode:
+    node: int
+    cpus: frozenset[int]
+    memory_bytes: int | None
+    distances: dict[int, int] = field(default_factory=dict)
+    hugepages: dict[int, tuple[int, int]] = field(default_factory=dict)  # size bytes -> (total, free)
+
+
+def parse_node_meminfo(text: str) -> int:
+    """MemTotal of a node's meminfo, in bytes.
+
+    >>> parse_node_meminfo("Node 0 MemTotal:       65536000 kB\\nNode 0 MemFree: 1 kB\\n")
+    67108864000
+    """
+    match = _MEMTOTAL.search(text)
+    if not match:
+        raise ParseError("no MemTotal in node meminfo")
+    return int(match.group(1)) * 1024
+
+
+def parse_distance(text: str) -> list[int]:
+    """A node's distance row.
+
+    >>> parse_distance("10 21\\n")
+    [10, 21]
+    """
+    try:
+        return [int(word) for word in text.split()]
+    except ValueError:
+        raise ParseError(f"bad distance row {text.strip()[:60]!r}") from None
+
+
+def _int(text: str | None, path: str) -> int:
+    if text is None:
+        return 0
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ParseError(f"{path}: not a number") from None
+
+
+def read_numa(fs: HostFS) -> list[NumaNode] | None:
+    """The online NUMA nodes; ``None`` when the kernel has no node directory."""
+    base = fs.sys("devices", "system", "node")
+    online_text = fs.read(fs.sys("devices", "system", "node", "online"))
+    if online_text is not None:
+        ids = sorted(parse_cpulist(online_text))
+    else:
+        entries = fs.listdir(base)
+        if entries is None:
+            return None
+        ids = sorted(int(e[4:]) for e in entries if e.startswith("node") and e[4:].isdigit())
+    nodes = []
+    for node in ids:
+        path = fs.sys("devices", "system", "node", f"node{node}")
+        cpulist = fs.read(f"{path}/cpulist")
+        meminfo = fs.read(f"{path}/meminfo")
+        distance = fs.read(f"{path}/distance")
+        row = parse_distance(distance) if distance is not None else []
+        hugepages = {}
+        for entry in fs.listdir(f"{path}/hugepages") or []:
+            match = _HUGEPAGES_DIR.fullmatch(entry)
+            if match:
+                size = int(match.group(1)) * 1024
+                total = _int(fs.read(f"{path}/hugepages/{entry}/nr_hugepages"), entry)
+                free = _int(fs.read(f"{path}/hugepages/{entry}/free_hugepages"), entry)
+                hugepages[size] = (total, free)
+        nodes.append(
+            NumaNode(
+                node=node,
+                cpus=parse_cpulist(cpulist) if cpulist is not None else frozenset(),
+                memory_bytes=parse_node_meminfo(meminfo) if meminfo is not None else None,
+                distances=dict(zip(ids, row)) if len(row) == len(ids) else {},
+                hugepages=hugepages,
+            )
+        )
+    return nodes

@@ -1,0 +1,169 @@
+"""CPU topology: sockets, dies, clusters, cores, threads per core, and logical CPU states.
+
+Reading less: instead of every CPU's ``physical_package_id``, ``die_id``, ``cluster_id``
+and ``core_id`` (four files per CPU), each group is found once from its sibling list:
+the first online CPU not yet covered reads its ``core_cpus_list``, which covers all its
+siblings.  A 1024-CPU host with SMT reads 512 core lists, not 4096 id files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers.cpuinfo import CpuInfo
+from host_pm_exporter.readers.cpulist import parse_cpulist
+
+LOGICAL_STATES = ("online", "offline", "present", "possible")
+
+
+@dataclass(frozen=True)
+class CpuSets:
+    """The kernel's CPU masks (/sys/devices/system/cpu/{online,offline,...})."""
+
+    online: frozenset[int]
+    offline: frozenset[int]
+    present: frozenset[int]
+    possible: frozenset[int]
+    isolated: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Host totals, as libvirt and lscpu count them over the online CPUs."""
+
+    sockets: int
+    dies: int
+    clusters: int
+    cores: int
+    threads_per_core: int
+    source: str  # "sysfs" or "cpuinfo"
+
+
+def cpu_dir(fs: HostFS, *parts: str) -> str:
+    return fs.sys("devices", "system", "cpu", *parts)
+
+
+def read_cpu_sets(fs: HostFS) -> CpuSets:
+    """The CPU masks; an absent ``online`` falls back to the cpuN directories."""
+    masks = {}
+    for name in (*LOGICAL_STATES, "isolated"):
+        text = fs.read(cpu_dir(fs, name))
+        masks[name] = None if text is None else parse_cpulist(text)
+    if masks["online"] is None:
+        entries = fs.listdir(cpu_dir(fs)) or []
+        masks["online"] = frozenset(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isdigit())
+    online = masks["online"] or frozenset()
+    present = masks["present"] if masks["present"] is not None else online
+    return CpuSets(
+        online=online,
+        offline=masks["offline"] or frozenset(),
+        present=present,
+        possible=masks["possible"] if masks["possible"] is not None else present,
+        isolated=masks["isolated"] or frozenset(),
+    )
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The online CPUs partitioned by package, die, cluster and core (``None``: the
+    kernel has no such sibling lists)."""
+
+    package: list[frozenset[int]] | None
+    die: list[frozenset[int]] | None
+    cluster: list[frozenset[int]] | None
+    core: list[frozenset[int]] | None
+
+
+def sibling_groups(fs: HostFS, online: Iterable[int], names: Sequence[str]) -> list[frozenset[int]] | None:
+    """Partition the online CPUs by a sibling list (the first of `names` that exists).
+
+    Reads one list per group.  ``None`` when the kernel has none of those files.
+    """
+    online_set = frozenset(online)
+    covered: set[int] = set()
+    groups: list[frozenset[int]] = []
+    prefix = cpu_dir(fs, "cpu")
+    name: str | None = None
+    for cpu in sorted(online_set):
+        if cpu in covered:
+            continue
+        text = None
+        for candidate in [name] if name else names:
+            text = fs.read(f"{prefix}{cpu}/topology/{candidate}")
+            if text is not None:
+                name = candidate
+                break
+        if text is None:
+            if groups:
+                raise ParseError(f"cpu{cpu} has no topology/{name} but other CPUs do")
+            return None
+        members = (parse_cpulist(text) & online_set) - covered
+        members |= {cpu}
+        groups.append(frozenset(members))
+        covered |= members
+    return groups
+
+
+def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
+    online = sorted(online)
+    return Groups(
+        package=sibling_groups(fs, online, ("package_cpus_list", "core_siblings_list")),
+        die=sibling_groups(fs, online, ("die_cpus_list",)),
+        cluster=sibling_groups(fs, online, ("cluster_cpus_list",)),
+        core=sibling_groups(fs, online, ("core_cpus_list", "thread_siblings_list")),
+    )
+
+
+def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology:
+    packages, cores = groups.package, groups.core
+    if packages is None or cores is None:
+        return topology_from_cpuinfo(cpus, cpuinfo)
+    n_dies = len(groups.die) if groups.die is not None else len(packages)
+    return Topology(
+        sockets=len(packages),
+        dies=n_dies,
+        clusters=len(groups.cluster) if groups.cluster is not None else n_dies,
+        cores=len(cores),
+        threads_per_core=max((len(g) for g in cores), default=0),
+        source="sysfs",
+    )
+
+
+def topology_from_cpuinfo(cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology:
+    """Without sysfs topology: x86 and s390x cpuinfo carry physical and core ids."""
+    if cpuinfo is None:
+        raise ParseError("no sysfs topology and no /proc/cpuinfo")
+    entries = [e for e in cpuinfo.cpus if e.cpu in cpus.online] or list(cpuinfo.cpus)
+    if all(e.package is not None and e.core is not None for e in entries):
+        per_core: dict[tuple[int | None, int | None], int] = {}
+        for entry in entries:
+            key = (entry.package, entry.core)
+            per_core[key] = per_core.get(key, 0) + 1
+        sockets = len({e.package for e in entries})
+        return Topology(
+            sockets=sockets,
+            dies=sockets,
+            clusters=sockets,
+            cores=len(per_core),
+            threads_per_core=max(per_core.values()),
+            source="cpuinfo",
+        )
+    # Nothing says how CPUs group: each is its own core on one socket.
+    return Topology(1, 1, 1, len(entries), 1 if entries else 0, source="cpuinfo")
+
+
+# Intel hybrid CPUs register one perf PMU per core type, each listing its CPUs.
+CORE_TYPE_PMUS = (("cpu_core", "performance"), ("cpu_atom", "efficiency"))
+
+
+def read_core_types(fs: HostFS) -> dict[int, str]:
+    """CPU -> ``performance`` or ``efficiency`` on Intel hybrid hosts; empty elsewhere."""
+    types = {}
+    for pmu, name in CORE_TYPE_PMUS:
+        text = fs.read(fs.sys("devices", pmu, "cpus"))
+        if text is not None:
+            types.update(dict.fromkeys(parse_cpulist(text), name))
+    return types
