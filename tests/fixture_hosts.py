@@ -84,9 +84,16 @@ SPR_VULNERABILITIES = {
 def spr_kind(model_name: str, cache_size: str, l3_kb: int) -> Kind:
     return Kind(
         cpuinfo=x86_block(
-            vendor="GenuineIntel", family="6", model="143", model_name=model_name, stepping="8",
-            microcode="0x2b0005c0", cache_size=cache_size, bugs="spectre_v1 spectre_v2 spec_store_bypass "
-            "swapgs eibrs_pbrsb bhi", bogomips="4000.00", address_sizes="46 bits physical, 57 bits virtual",
+            vendor="GenuineIntel",
+            family="6",
+            model="143",
+            model_name=model_name,
+            stepping="8",
+            microcode="0x2b0005c0",
+            cache_size=cache_size,
+            bugs="spectre_v1 spectre_v2 spec_store_bypass swapgs eibrs_pbrsb bhi",
+            bogomips="4000.00",
+            address_sizes="46 bits physical, 57 bits virtual",
             vmx_flags="vnmi preemption_timer posted_intr invvpid ept_x_only ept_ad ept_1gb flexpriority apicv "
             "tsc_offset vtpr mtf vapic ept vpid unrestricted_guest vapic_reg vid ple shadow_vmcs pml "
             "ept_mode_based_exec tsc_scaling usr_wait_pause notify_vm_exiting ipi_virt",
@@ -100,7 +107,7 @@ def spr_kind(model_name: str, cache_size: str, l3_kb: int) -> Kind:
         ),
         min_khz=800000,
         max_khz=3900000,
-    )  # fmt: skip
+    )
 
 
 def synthetic_x86(cpus: int) -> HostSpec:
@@ -146,15 +153,22 @@ def spr_2s() -> HostSpec:
         numa=[({0}, 131_588_200), ({1}, 132_086_424)],
         hugepages={2048: 512, 1048576: 0},
         vulnerabilities=SPR_VULNERABILITIES,
-        dmi={"sys_vendor": "Supermicro", "product_name": "SYS-221H-TNR", "board_vendor": "Supermicro",
-             "bios_vendor": "American Megatrends International, LLC.",
-             "product_uuid": "03D502E0-045E-0518-4A06-BC0700080009"},  # fmt: skip
+        dmi={
+            "sys_vendor": "Supermicro",
+            "product_name": "SYS-221H-TNR",
+            "board_vendor": "Supermicro",
+            "bios_vendor": "American Megatrends International, LLC.",
+            "product_uuid": "03D502E0-045E-0518-4A06-BC0700080009",
+        },
         machine_id="b3f1c8e2a4d94f5e8c7a6b5d4e3f2a1b",
         kvm_device=True,
         nested=("kvm_intel", "Y"),
         iommu_groups=96,
-        power={"state": "freeze mem disk\n", "mem_sleep": "s2idle [deep]\n",
-               "disk": "[platform] shutdown reboot suspend test_resume\n"},  # fmt: skip
+        power={
+            "state": "freeze mem disk\n",
+            "mem_sleep": "s2idle [deep]\n",
+            "disk": "[platform] shutdown reboot suspend test_resume\n",
+        },
     )
 
 
@@ -175,10 +189,17 @@ def epyc_naples() -> HostSpec:
     with two 2-core CCXes sharing an L3; cluster_id is never set on AMD (65535)."""
     kind = Kind(
         cpuinfo=x86_block(
-            vendor="AuthenticAMD", family="23", model="1", model_name="AMD EPYC 7351P 16-Core Processor",
-            stepping="2", microcode="0x8001250", cache_size="512 KB", cpuid_level="13",
+            vendor="AuthenticAMD",
+            family="23",
+            model="1",
+            model_name="AMD EPYC 7351P 16-Core Processor",
+            stepping="2",
+            microcode="0x8001250",
+            cache_size="512 KB",
+            cpuid_level="13",
             bugs="sysret_ss_attrs null_seg spectre_v1 spectre_v2 spec_store_bypass retbleed smt_rsb srso div0",
-            bogomips="4790.99", address_sizes="43 bits physical, 48 bits virtual",
+            bogomips="4790.99",
+            address_sizes="43 bits physical, 48 bits virtual",
             power_management=" ts ttp tm hwpstate cpb eff_freq_ro [13] [14]",
         ),
         flags=ZEN1_FLAGS,
@@ -190,10 +211,11 @@ def epyc_naples() -> HostSpec:
         ),
         min_khz=1200000,
         max_khz=2400000,
-    )  # fmt: skip
+    )
     # Zen 1 APIC layout: 4 core slots per CCX, 2 CCXes per die, 8 slots per die.
-    cores = x86_layout(lambda p, i: kind, 1, 16, 2, dies_per_socket=4,
-                       core_id_of=lambda i: (i // 4) * 8 + (i % 4 // 2) * 4 + i % 2)  # fmt: skip
+    cores = x86_layout(
+        lambda p, i: kind, 1, 16, 2, dies_per_socket=4, core_id_of=lambda i: (i // 4) * 8 + (i % 4 // 2) * 4 + i % 2
+    )
     for index, core in enumerate(cores):
         core.cluster = core.core_id  # L2 per core
         core.ccx = index // 2
@@ -206,26 +228,37 @@ def epyc_naples() -> HostSpec:
         distances=[[10, 16, 16, 16], [16, 10, 16, 16], [16, 16, 10, 16], [16, 16, 16, 10]],
         hugepages={2048: 0, 1048576: 2},
         vulnerabilities={
-            "itlb_multihit": "Not affected", "l1tf": "Not affected", "mds": "Not affected",
-            "meltdown": "Not affected", "mmio_stale_data": "Not affected",
+            "itlb_multihit": "Not affected",
+            "l1tf": "Not affected",
+            "mds": "Not affected",
+            "meltdown": "Not affected",
+            "mmio_stale_data": "Not affected",
             "retbleed": "Mitigation: untrained return thunk; SMT vulnerable",
             "spec_rstack_overflow": "Mitigation: Safe RET",
             "spec_store_bypass": "Mitigation: Speculative Store Bypass disabled via prctl",
             "spectre_v1": "Mitigation: usercopy/swapgs barriers and __user pointer sanitization",
             "spectre_v2": "Mitigation: Retpolines; IBPB: conditional; STIBP: disabled; RSB filling; "
             "PBRSB-eIBRS: Not affected; BHI: Not affected",
-            "srbds": "Not affected", "tsx_async_abort": "Not affected",
+            "srbds": "Not affected",
+            "tsx_async_abort": "Not affected",
         },
-        dmi={"sys_vendor": "Dell Inc.", "product_name": "PowerEdge R7415", "bios_vendor": "Dell Inc.",
-             "product_uuid": "4c4c4544-0036-4a10-8031-b8c04f4b4c32"},  # fmt: skip
+        dmi={
+            "sys_vendor": "Dell Inc.",
+            "product_name": "PowerEdge R7415",
+            "bios_vendor": "Dell Inc.",
+            "product_uuid": "4c4c4544-0036-4a10-8031-b8c04f4b4c32",
+        },
         machine_id="e5d4c3b2a1f04e9d8c7b6a5f4e3d2c1b",
         kvm_device=True,
         nested=("kvm_amd", "1"),
         iommu_groups=48,
         cluster_id_value=65535,
         cpufreq=("acpi-cpufreq", "schedutil"),
-        power={"state": "freeze mem disk\n", "mem_sleep": "[s2idle]\n",
-               "disk": "[platform] shutdown reboot suspend test_resume\n"},  # fmt: skip
+        power={
+            "state": "freeze mem disk\n",
+            "mem_sleep": "[s2idle]\n",
+            "disk": "[platform] shutdown reboot suspend test_resume\n",
+        },
     )
 
 
@@ -248,22 +281,46 @@ def hybrid_adl() -> HostSpec:
     8...) and 4 E-cores sharing one L2 cluster; cpuinfo is the same on both, the perf
     PMUs cpu_core and cpu_atom tell them apart."""
     block = x86_block(
-        vendor="GenuineIntel", family="6", model="151", model_name="12th Gen Intel(R) Core(TM) i7-12700",
-        stepping="2", microcode="0x37", cache_size="25600 KB",
+        vendor="GenuineIntel",
+        family="6",
+        model="151",
+        model_name="12th Gen Intel(R) Core(TM) i7-12700",
+        stepping="2",
+        microcode="0x37",
+        cache_size="25600 KB",
         bugs="spectre_v1 spectre_v2 spec_store_bypass swapgs eibrs_pbrsb rfds bhi",
-        bogomips="4224.00", address_sizes="46 bits physical, 48 bits virtual",
+        bogomips="4224.00",
+        address_sizes="46 bits physical, 48 bits virtual",
         vmx_flags="vnmi preemption_timer posted_intr invvpid ept_x_only ept_ad ept_1gb flexpriority apicv "
         "tsc_offset vtpr mtf vapic ept vpid unrestricted_guest vapic_reg vid ple shadow_vmcs ept_mode_based_exec "
         "tsc_scaling usr_wait_pause",
-    )  # fmt: skip
-    p_core = Kind(block, flags=ADL_FLAGS, core_type="performance", min_khz=800000, max_khz=4900000,
-                  caches=(Cache(0, 1, "Data", 48, "core", ways=12), Cache(1, 1, "Instruction", 32, "core"),
-                          Cache(2, 2, "Unified", 1280, "core", ways=10),
-                          Cache(3, 3, "Unified", 25600, "package", ways=10)))  # fmt: skip
-    e_core = Kind(block, flags=ADL_FLAGS, core_type="efficiency", min_khz=800000, max_khz=3600000,
-                  caches=(Cache(0, 1, "Data", 32, "core"), Cache(1, 1, "Instruction", 64, "core"),
-                          Cache(2, 2, "Unified", 2048, "cluster", ways=16),
-                          Cache(3, 3, "Unified", 25600, "package", ways=10)))  # fmt: skip
+    )
+    p_core = Kind(
+        block,
+        flags=ADL_FLAGS,
+        core_type="performance",
+        min_khz=800000,
+        max_khz=4900000,
+        caches=(
+            Cache(0, 1, "Data", 48, "core", ways=12),
+            Cache(1, 1, "Instruction", 32, "core"),
+            Cache(2, 2, "Unified", 1280, "core", ways=10),
+            Cache(3, 3, "Unified", 25600, "package", ways=10),
+        ),
+    )
+    e_core = Kind(
+        block,
+        flags=ADL_FLAGS,
+        core_type="efficiency",
+        min_khz=800000,
+        max_khz=3600000,
+        caches=(
+            Cache(0, 1, "Data", 32, "core"),
+            Cache(1, 1, "Instruction", 64, "core"),
+            Cache(2, 2, "Unified", 2048, "cluster", ways=16),
+            Cache(3, 3, "Unified", 25600, "package", ways=10),
+        ),
+    )
     cores = []
     for i in range(8):
         cores.append(Core(0, 0, i * 8, i * 4, p_core, [2 * i, 2 * i + 1]))
@@ -277,25 +334,38 @@ def hybrid_adl() -> HostSpec:
         numa=[({0}, 32_578_212)],
         hugepages={2048: 0, 1048576: 0},
         vulnerabilities={
-            "gather_data_sampling": "Not affected", "itlb_multihit": "Not affected", "l1tf": "Not affected",
-            "mds": "Not affected", "meltdown": "Not affected", "mmio_stale_data": "Not affected",
-            "reg_file_data_sampling": "Mitigation: Clear Register File", "retbleed": "Not affected",
+            "gather_data_sampling": "Not affected",
+            "itlb_multihit": "Not affected",
+            "l1tf": "Not affected",
+            "mds": "Not affected",
+            "meltdown": "Not affected",
+            "mmio_stale_data": "Not affected",
+            "reg_file_data_sampling": "Mitigation: Clear Register File",
+            "retbleed": "Not affected",
             "spec_rstack_overflow": "Not affected",
             "spec_store_bypass": "Mitigation: Speculative Store Bypass disabled via prctl",
             "spectre_v1": "Mitigation: usercopy/swapgs barriers and __user pointer sanitization",
             "spectre_v2": "Mitigation: Enhanced / Automatic IBRS; IBPB: conditional; RSB filling; "
             "PBRSB-eIBRS: SW sequence; BHI: BHI_DIS_S",
-            "srbds": "Not affected", "tsx_async_abort": "Not affected",
+            "srbds": "Not affected",
+            "tsx_async_abort": "Not affected",
         },
-        dmi={"sys_vendor": "Dell Inc.", "product_name": "OptiPlex 7000", "bios_vendor": "Dell Inc.",
-             "product_uuid": "4C4C4544-0052-3410-8048-B3C04F4E5233"},  # fmt: skip
+        dmi={
+            "sys_vendor": "Dell Inc.",
+            "product_name": "OptiPlex 7000",
+            "bios_vendor": "Dell Inc.",
+            "product_uuid": "4C4C4544-0052-3410-8048-B3C04F4E5233",
+        },
         machine_id="0f1e2d3c4b5a49687766554433221100",
         kvm_device=True,
         nested=("kvm_intel", "N"),
         iommu_groups=17,
         cluster_ids=True,
-        power={"state": "freeze mem disk\n", "mem_sleep": "s2idle [deep]\n",
-               "disk": "[platform] shutdown reboot suspend test_resume\n"},  # fmt: skip
+        power={
+            "state": "freeze mem disk\n",
+            "mem_sleep": "s2idle [deep]\n",
+            "disk": "[platform] shutdown reboot suspend test_resume\n",
+        },
     )
 
 
@@ -308,13 +378,16 @@ def arm64_altra() -> HostSpec:
     )
     kind = Kind(
         block,
-        flags="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop "
-        "asimddp ssbs",
-        caches=(Cache(0, 1, "Data", 64, "core", ways=4), Cache(1, 1, "Instruction", 64, "core", ways=4),
-                Cache(2, 2, "Unified", 1024, "core"), Cache(3, 3, "Unified", 32768, "package", ways=16)),
+        flags="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs",
+        caches=(
+            Cache(0, 1, "Data", 64, "core", ways=4),
+            Cache(1, 1, "Instruction", 64, "core", ways=4),
+            Cache(2, 2, "Unified", 1024, "core"),
+            Cache(3, 3, "Unified", 32768, "package", ways=16),
+        ),
         min_khz=1000000,
         max_khz=1700000,
-    )  # fmt: skip
+    )
     cores = [Core(36, 0, 138 + (i // 2) * 108, i, kind, [i]) for i in range(32)]
     return HostSpec(
         name="arm64-altra",
@@ -324,21 +397,33 @@ def arm64_altra() -> HostSpec:
         numa=[({0}, 65_261_312)],
         hugepages={64: 0, 2048: 256, 32768: 0, 1048576: 0},
         vulnerabilities={
-            "meltdown": "Not affected", "spec_store_bypass": "Mitigation: Speculative Store Bypass disabled via prctl",
-            "spectre_v1": "Mitigation: __user pointer sanitization", "spectre_v2": "Mitigation: CSV2, BHB",
-            "srbds": "Not affected", "tsx_async_abort": "Not affected", "l1tf": "Not affected",
-            "mds": "Not affected", "retbleed": "Not affected",
+            "meltdown": "Not affected",
+            "spec_store_bypass": "Mitigation: Speculative Store Bypass disabled via prctl",
+            "spectre_v1": "Mitigation: __user pointer sanitization",
+            "spectre_v2": "Mitigation: CSV2, BHB",
+            "srbds": "Not affected",
+            "tsx_async_abort": "Not affected",
+            "l1tf": "Not affected",
+            "mds": "Not affected",
+            "retbleed": "Not affected",
         },
-        dmi={"sys_vendor": "WIWYNN", "product_name": "Mt.Jade Server System B81.030Z1.0007",
-             "bios_vendor": "Ampere(R)", "product_uuid": "2ec4e4e2-1c11-11ec-8000-3cecef1c7a5e"},  # fmt: skip
+        dmi={
+            "sys_vendor": "WIWYNN",
+            "product_name": "Mt.Jade Server System B81.030Z1.0007",
+            "bios_vendor": "Ampere(R)",
+            "product_uuid": "2ec4e4e2-1c11-11ec-8000-3cecef1c7a5e",
+        },
         machine_id="a1b2c3d4e5f60718293a4b5c6d7e8f90",
         kvm_device=True,
         iommu_groups=24,
         die_ids=False,
         cache_ids=False,
         cpufreq=("cppc_cpufreq", "schedutil"),
-        power={"state": "freeze mem disk\n", "mem_sleep": "[s2idle]\n",
-               "disk": "[shutdown] reboot suspend test_resume\n"},  # fmt: skip
+        power={
+            "state": "freeze mem disk\n",
+            "mem_sleep": "[s2idle]\n",
+            "disk": "[shutdown] reboot suspend test_resume\n",
+        },
     )
 
 
@@ -349,9 +434,17 @@ def power9() -> HostSpec:
         "processor\t: {cpu}\ncpu\t\t: POWER9 (raw), altivec supported\nclock\t\t: {mhz}000MHz\n"
         "revision\t: 2.3 (pvr 004e 1203)\n"
     )
-    kind = Kind(block, min_khz=2166000, max_khz=3800000,
-                caches=(Cache(0, 1, "Data", 32, "core"), Cache(1, 1, "Instruction", 32, "core"),
-                        Cache(2, 2, "Unified", 512, "core"), Cache(3, 3, "Unified", 10240, "core", ways=20)))  # fmt: skip
+    kind = Kind(
+        block,
+        min_khz=2166000,
+        max_khz=3800000,
+        caches=(
+            Cache(0, 1, "Data", 32, "core"),
+            Cache(1, 1, "Instruction", 32, "core"),
+            Cache(2, 2, "Unified", 512, "core"),
+            Cache(3, 3, "Unified", 10240, "core", ways=20),
+        ),
+    )
     cores = [Core(0, 0, 0, i * 4, kind, [i * 4 + t for t in range(4)]) for i in range(4)]
     return HostSpec(
         name="power9",
@@ -366,7 +459,9 @@ def power9() -> HostSpec:
             "spec_store_bypass": "Mitigation: Kernel entry/exit barrier (eieio)",
             "spectre_v1": "Mitigation: __user pointer sanitization, ori31 speculation barrier enabled",
             "spectre_v2": "Mitigation: Indirect branch serialisation (kernel only)",
-            "mds": "Not affected", "srbds": "Not affected", "tsx_async_abort": "Not affected",
+            "mds": "Not affected",
+            "srbds": "Not affected",
+            "tsx_async_abort": "Not affected",
         },
         machine_id="c0ffee00c0ffee00c0ffee00c0ffee01",
         kvm_device=True,
@@ -404,9 +499,16 @@ def s390x_z15() -> HostSpec:
         "cpu cores       : 2\nversion         : 00\nidentification  : 1A2B38\nmachine         : 8561\n"
         "cpu MHz dynamic : 5200\ncpu MHz static  : 5200\n"
     )
-    kind = Kind(block, caches=(Cache(0, 1, "Data", 128, "core"), Cache(1, 1, "Instruction", 128, "core"),
-                               Cache(2, 2, "Data", 4096, "core"), Cache(3, 2, "Instruction", 4096, "core"),
-                               Cache(4, 3, "Unified", 262144, "package", ways=32)))  # fmt: skip
+    kind = Kind(
+        block,
+        caches=(
+            Cache(0, 1, "Data", 128, "core"),
+            Cache(1, 1, "Instruction", 128, "core"),
+            Cache(2, 2, "Data", 4096, "core"),
+            Cache(3, 2, "Instruction", 4096, "core"),
+            Cache(4, 3, "Unified", 262144, "package", ways=32),
+        ),
+    )
     cores = [Core(2, 2, 0, i * 2, kind, [i * 2, i * 2 + 1]) for i in range(2)]
     return HostSpec(
         name="s390x-z15",
@@ -416,8 +518,11 @@ def s390x_z15() -> HostSpec:
         numa=[({2}, 16_338_712)],
         vulnerabilities={
             "spectre_v1": "Mitigation: __user pointer sanitization",
-            "spectre_v2": "Mitigation: etokens", "meltdown": "Not affected",
-            "spec_store_bypass": "Not affected", "l1tf": "Not affected", "mds": "Not affected",
+            "spectre_v2": "Mitigation: etokens",
+            "meltdown": "Not affected",
+            "spec_store_bypass": "Not affected",
+            "l1tf": "Not affected",
+            "mds": "Not affected",
         },
         machine_id="5eed5eed5eed4eed8eed5eed5eed5eed",
         kvm_device=True,
@@ -447,15 +552,26 @@ def vm_flat() -> HostSpec:
     types): DMI says QEMU, kvm-clock says KVM; no cpufreq."""
     kind = Kind(
         cpuinfo=x86_block(
-            vendor="GenuineIntel", family="6", model="106", model_name="Intel Xeon Processor (Icelake)",
-            stepping="0", microcode="0x1", cache_size="16384 KB", cpuid_level="13",
+            vendor="GenuineIntel",
+            family="6",
+            model="106",
+            model_name="Intel Xeon Processor (Icelake)",
+            stepping="0",
+            microcode="0x1",
+            cache_size="16384 KB",
+            cpuid_level="13",
             bugs="spectre_v1 spectre_v2 spec_store_bypass swapgs taa mmio_stale_data bhi",
-            bogomips="5187.81", address_sizes="46 bits physical, 57 bits virtual",
+            bogomips="5187.81",
+            address_sizes="46 bits physical, 57 bits virtual",
         ),
         flags=ICELAKE_VM_FLAGS,
-        caches=(Cache(0, 1, "Data", 32, "core"), Cache(1, 1, "Instruction", 32, "core"),
-                Cache(2, 2, "Unified", 4096, "core", ways=16), Cache(3, 3, "Unified", 16384, "package", ways=16)),
-    )  # fmt: skip
+        caches=(
+            Cache(0, 1, "Data", 32, "core"),
+            Cache(1, 1, "Instruction", 32, "core"),
+            Cache(2, 2, "Unified", 4096, "core", ways=16),
+            Cache(3, 3, "Unified", 16384, "package", ways=16),
+        ),
+    )
     cores = x86_layout(lambda p, i: kind, 4, 1, 1)
     return HostSpec(
         name="vm-flat",
@@ -465,17 +581,25 @@ def vm_flat() -> HostSpec:
         numa=[({0, 1, 2, 3}, 8_129_536)],
         hugepages={2048: 0, 1048576: 0},
         vulnerabilities={
-            "itlb_multihit": "Not affected", "l1tf": "Not affected", "mds": "Not affected",
-            "meltdown": "Not affected", "mmio_stale_data": "Vulnerable: Clear CPU buffers attempted, no "
-            "microcode; SMT Host state unknown", "retbleed": "Not affected",
+            "itlb_multihit": "Not affected",
+            "l1tf": "Not affected",
+            "mds": "Not affected",
+            "meltdown": "Not affected",
+            "mmio_stale_data": "Vulnerable: Clear CPU buffers attempted, no microcode; SMT Host state unknown",
+            "retbleed": "Not affected",
             "spec_store_bypass": "Mitigation: Speculative Store Bypass disabled via prctl",
             "spectre_v1": "Mitigation: usercopy/swapgs barriers and __user pointer sanitization",
             "spectre_v2": "Mitigation: Enhanced / Automatic IBRS; IBPB: conditional; RSB filling; "
             "PBRSB-eIBRS: SW sequence; BHI: SW loop, KVM: SW loop",
-            "srbds": "Not affected", "tsx_async_abort": "Not affected",
+            "srbds": "Not affected",
+            "tsx_async_abort": "Not affected",
         },
-        dmi={"sys_vendor": "QEMU", "product_name": "Standard PC (i440FX + PIIX, 1996)",
-             "bios_vendor": "SeaBIOS", "product_uuid": "7d3b9a4e-2f1c-4b8a-9e6d-5c4b3a291807"},  # fmt: skip
+        dmi={
+            "sys_vendor": "QEMU",
+            "product_name": "Standard PC (i440FX + PIIX, 1996)",
+            "bios_vendor": "SeaBIOS",
+            "product_uuid": "7d3b9a4e-2f1c-4b8a-9e6d-5c4b3a291807",
+        },
         machine_id="7d3b9a4e2f1c4b8a9e6d5c4b3a291807",
         cpufreq=None,
         extra_files={"sys/devices/system/clocksource/clocksource0/available_clocksource": "kvm-clock tsc acpi_pm \n"},
@@ -487,10 +611,18 @@ def offline_cpus() -> HostSpec:
     offline, 2-3 isolated, and the firmware allows 8 more hot-pluggable CPUs."""
     kind = Kind(
         cpuinfo=x86_block(
-            vendor="GenuineIntel", family="6", model="158", model_name="Intel(R) Xeon(R) E-2234 CPU @ 3.60GHz",
-            stepping="10", microcode="0xf8", cache_size="8192 KB", cpuid_level="22",
+            vendor="GenuineIntel",
+            family="6",
+            model="158",
+            model_name="Intel(R) Xeon(R) E-2234 CPU @ 3.60GHz",
+            stepping="10",
+            microcode="0xf8",
+            cache_size="8192 KB",
+            cpuid_level="22",
             bugs="spectre_v1 spectre_v2 spec_store_bypass swapgs taa itlb_multihit srbds mmio_stale_data retbleed "
-            "gds bhi", bogomips="7200.00", address_sizes="39 bits physical, 48 bits virtual",
+            "gds bhi",
+            bogomips="7200.00",
+            address_sizes="39 bits physical, 48 bits virtual",
         ),
         flags="fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx fxsr "
         "sse sse2 ss ht tm pbe syscall nx pdpe1gb rdtscp lm constant_tsc art arch_perfmon pebs bts rep_good nopl "
@@ -500,10 +632,14 @@ def offline_cpus() -> HostSpec:
         "ept vpid ept_ad fsgsbase tsc_adjust bmi1 avx2 smep bmi2 erms invpcid mpx rdseed adx smap clflushopt "
         "intel_pt xsaveopt xsavec xgetbv1 xsaves dtherm ida arat pln pts hwp hwp_notify hwp_act_window hwp_epp "
         "vnmi md_clear flush_l1d arch_capabilities",
-        caches=(Cache(0, 1, "Data", 32, "core"), Cache(1, 1, "Instruction", 32, "core"),
-                Cache(2, 2, "Unified", 256, "core", ways=4), Cache(3, 3, "Unified", 8192, "package", ways=16)),
+        caches=(
+            Cache(0, 1, "Data", 32, "core"),
+            Cache(1, 1, "Instruction", 32, "core"),
+            Cache(2, 2, "Unified", 256, "core", ways=4),
+            Cache(3, 3, "Unified", 8192, "package", ways=16),
+        ),
         max_khz=4800000,
-    )  # fmt: skip
+    )
     cores = x86_layout(lambda p, i: kind, 1, 4, 2)
     return HostSpec(
         name="offline-cpus",
@@ -515,18 +651,35 @@ def offline_cpus() -> HostSpec:
         possible_extra=8,
         numa=[({0}, 32_695_404)],
         hugepages={2048: 64, 1048576: 0},
-        vulnerabilities={"meltdown": "Not affected", "spectre_v2": "Mitigation: IBRS; IBPB: conditional; "
-                         "STIBP: conditional; RSB filling; PBRSB-eIBRS: Not affected; BHI: Not affected",
-                         "mds": "Mitigation: Clear CPU buffers; SMT vulnerable", "l1tf": "Not affected"},  # fmt: skip
-        dmi={"sys_vendor": "Supermicro", "product_name": "Super Server", "product_uuid":
-             "00000000-0000-0000-0000-000000000000"},  # fmt: skip
+        vulnerabilities={
+            "meltdown": "Not affected",
+            "spectre_v2": "Mitigation: IBRS; IBPB: conditional; "
+            "STIBP: conditional; RSB filling; PBRSB-eIBRS: Not affected; BHI: Not affected",
+            "mds": "Mitigation: Clear CPU buffers; SMT vulnerable",
+            "l1tf": "Not affected",
+        },
+        dmi={
+            "sys_vendor": "Supermicro",
+            "product_name": "Super Server",
+            "product_uuid": "00000000-0000-0000-0000-000000000000",
+        },
         machine_id="9f8e7d6c5b4a49382716051423324150",
         kvm_device=False,
-        power={"state": "freeze mem disk\n", "mem_sleep": "s2idle [deep]\n",
-               "disk": "[platform] shutdown reboot suspend test_resume\n"},  # fmt: skip
+        power={
+            "state": "freeze mem disk\n",
+            "mem_sleep": "s2idle [deep]\n",
+            "disk": "[platform] shutdown reboot suspend test_resume\n",
+        },
     )
 
 
 HOSTS: list[HostSpec] = [
-    spr_2s(), epyc_naples(), hybrid_adl(), arm64_altra(), power9(), s390x_z15(), vm_flat(), offline_cpus(),
+    spr_2s(),
+    epyc_naples(),
+    hybrid_adl(),
+    arm64_altra(),
+    power9(),
+    s390x_z15(),
+    vm_flat(),
+    offline_cpus(),
 ]

@@ -162,8 +162,13 @@ def build(spec: HostSpec, root: Path) -> None:
 
     present = cpus
     possible = list(range(max(cpus) + 1 + spec.possible_extra))
-    for name, members in (("online", online), ("offline", sorted(spec.offline)), ("present", present),
-                          ("possible", possible), ("isolated", sorted(spec.isolated))):  # fmt: skip
+    for name, members in (
+        ("online", online),
+        ("offline", sorted(spec.offline)),
+        ("present", present),
+        ("possible", possible),
+        ("isolated", sorted(spec.isolated)),
+    ):
         write(root, f"{cpu_root}/{name}", cpulist(members) + "\n")
     write(root, f"{cpu_root}/kernel_max", f"{max(8191, len(possible) - 1)}\n")
     for name, text in sorted(spec.vulnerabilities.items()):
@@ -210,8 +215,13 @@ def build(spec: HostSpec, root: Path) -> None:
                 "die": group("die", core),
                 "package": package,
             }[cache.shared_by]
-            ident = {"core": core_index[id(core)], "cluster": core.cluster, "ccx": core.ccx, "die": core.die,
-                     "package": core.package}[cache.shared_by]  # fmt: skip
+            ident = {
+                "core": core_index[id(core)],
+                "cluster": core.cluster,
+                "ccx": core.ccx,
+                "die": core.die,
+                "package": core.package,
+            }[cache.shared_by]
             path = f"{base}/cache/index{cache.index}"
             write(root, f"{path}/level", f"{cache.level}\n")
             write(root, f"{path}/type", f"{cache.type}\n")
@@ -225,16 +235,24 @@ def build(spec: HostSpec, root: Path) -> None:
             driver, governor = spec.cpufreq
             policy = f"{cpu_root}/cpufreq/policy{cpu}"
             kind = core.kind
-            governors = "performance powersave" if driver.startswith(("intel_pstate", "amd-pstate")) else (
-                "conservative ondemand userspace powersave performance schedutil")  # fmt: skip
+            governors = (
+                "performance powersave"
+                if driver.startswith(("intel_pstate", "amd-pstate"))
+                else ("conservative ondemand userspace powersave performance schedutil")
+            )
             for name, text in (
-                ("scaling_driver", driver), ("scaling_governor", governor),
-                ("scaling_available_governors", governors), ("related_cpus", str(cpu)),
-                ("affected_cpus", str(cpu)), ("scaling_setspeed", "<unsupported>"),
-                ("cpuinfo_min_freq", str(kind.min_khz)), ("cpuinfo_max_freq", str(kind.max_khz)),
-                ("scaling_min_freq", str(kind.min_khz)), ("scaling_max_freq", str(kind.max_khz)),
+                ("scaling_driver", driver),
+                ("scaling_governor", governor),
+                ("scaling_available_governors", governors),
+                ("related_cpus", str(cpu)),
+                ("affected_cpus", str(cpu)),
+                ("scaling_setspeed", "<unsupported>"),
+                ("cpuinfo_min_freq", str(kind.min_khz)),
+                ("cpuinfo_max_freq", str(kind.max_khz)),
+                ("scaling_min_freq", str(kind.min_khz)),
+                ("scaling_max_freq", str(kind.max_khz)),
                 ("scaling_cur_freq", str((kind.min_khz + kind.max_khz) // 2)),
-            ):  # fmt: skip
+            ):
                 write(root, f"{policy}/{name}", text + "\n")
             link = root / base / "cpufreq"
             link.symlink_to(f"../cpufreq/policy{cpu}")
@@ -274,8 +292,14 @@ def _write_numa(spec: HostSpec, root: Path, online: set[int]) -> None:
         row = spec.distances[node] if spec.distances else [10 if peer == node else 21 for peer in nodes]
         write(root, f"{path}/distance", " ".join(str(d) for d in row) + "\n")
         free = mem_kb // 3 * 2
-        lines = [("MemTotal", mem_kb), ("MemFree", free), ("MemUsed", mem_kb - free),
-                 ("SwapCached", 0), ("Active", mem_kb // 8), ("Inactive", mem_kb // 10)]  # fmt: skip
+        lines = [
+            ("MemTotal", mem_kb),
+            ("MemFree", free),
+            ("MemUsed", mem_kb - free),
+            ("SwapCached", 0),
+            ("Active", mem_kb // 8),
+            ("Inactive", mem_kb // 10),
+        ]
         meminfo = "".join(f"Node {node} {key + ':':<16}{value:>8} kB\n" for key, value in lines)
         for size in sorted(spec.hugepages):
             meminfo += f"Node {node} HugePages_Total: {spec.hugepages[size]:>5}\n" if size == 2048 else ""
@@ -300,19 +324,30 @@ def _write_proc(spec: HostSpec, root: Path, cpu_of: dict[int, Core], online: lis
         mhz = (core.kind.min_khz + core.kind.max_khz) / 2000 + (cpu % 7) * 13.217
         blocks.append(
             core.kind.cpuinfo.format(
-                cpu=cpu, package=core.package, core=core.core_id, apicid=cpu * 2 % 256 + cpu // 128,
-                siblings=per_package[core.package], cores=cores_per_package[core.package],
-                mhz=f"{mhz:.3f}", flags=core.kind.flags,
+                cpu=cpu,
+                package=core.package,
+                core=core.core_id,
+                apicid=cpu * 2 % 256 + cpu // 128,
+                siblings=per_package[core.package],
+                cores=cores_per_package[core.package],
+                mhz=f"{mhz:.3f}",
+                flags=core.kind.flags,
             ).rstrip("\n")
-        )  # fmt: skip
+        )
     text = spec.cpuinfo_header + "\n\n".join(blocks) + "\n\n" + spec.cpuinfo_trailer
     write(root, "proc/cpuinfo", text)
     stat = ["cpu  " + " ".join(str(n * len(online)) for n in (4705, 150, 1120, 16250010, 7180, 0, 185, 0, 0, 0))]
     for cpu in online:
         stat.append(f"cpu{cpu} " + " ".join(str(n + cpu) for n in (4705, 150, 1120, 16250010, 7180, 0, 185, 0, 0, 0)))
-    stat += ["intr 8885917 17 0 0", "ctxt 38014093", "btime 1795600000", "processes 26442",
-             "procs_running 2", "procs_blocked 0", "softirq 5057579 250191 1481983 1647 211099 186066 0 1783 "
-             "1164316 0 1760494"]  # fmt: skip
+    stat += [
+        "intr 8885917 17 0 0",
+        "ctxt 38014093",
+        "btime 1795600000",
+        "processes 26442",
+        "procs_running 2",
+        "procs_blocked 0",
+        "softirq 5057579 250191 1481983 1647 211099 186066 0 1783 1164316 0 1760494",
+    ]
     write(root, "proc/stat", "\n".join(stat) + "\n")
     total = sum(mem for _, mem in spec.numa)
     write(root, "proc/meminfo", f"MemTotal:       {total} kB\nMemFree:        {total // 3 * 2} kB\n")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GOLDEN, HOSTS, PM_HOSTS, expected, fixture_args, need_tool, samples
+from tests.conftest import GOLDEN, HOSTS, expected, fixture_args, need_tool, samples
 
 _DURATION = re.compile(r"^(\S*_duration_seconds(?:\{[^}]*\})?) \S+$", re.MULTILINE)
 _VERSION = re.compile(r'^(host_exporter_build_info\{version=)"[^"]*"', re.MULTILINE)

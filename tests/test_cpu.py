@@ -1,0 +1,248 @@
+"""CPU identity, topology, NUMA, caches, flags and virtualization on every CPU fixture
+host, scraped from the installed exporter and checked against the values written by
+hand in each host's expected.json."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host_pm_exporter.readers.cpuflags import fingerprint
+from tests.conftest import CPU_HOSTS, FIXTURES, expected, fixture_args, need_tool, samples
+from tests.fixture_hosts import synthetic_x86
+from tests.hostgen import build
+
+LABELS = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def series(text: str, name: str) -> list[dict[str, str]]:
+    """The label sets of every sample of `name`."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            out.append(
+                dict(LABELS.findall(line.partition(" ")[0] if "{" not in line else line[: line.rindex("}") + 1]))
+            )
+    return out
+
+
+@pytest.fixture(scope="module")
+def scrapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One default scrape per CPU fixture host (the installed console script)."""
+    from tests.conftest import start_exporter
+
+    tmp = tmp_path_factory.mktemp("cpu")
+    out = {}
+    for host in CPU_HOSTS:
+        exp = start_exporter([*fixture_args(host), "--pm.probes=kernel"], tmp)
+        try:
+            out[host] = exp.scrape()
+        finally:
+            assert exp.stop() == 0, exp.stderr()
+    return out
+
+
+@pytest.mark.parametrize("host", CPU_HOSTS)
+def test_identity_one_series_per_kind(host: str, scrapes: dict[str, str]) -> None:
+    text = scrapes[host]
+    got = sorted(series(text, "host_cpu_info"), key=lambda d: d["core_type"])
+    want = sorted(expected(host)["cpu_info"], key=lambda d: d["core_type"])
+    assert got == want
+
+
+@pytest.mark.parametrize("host", CPU_HOSTS)
+def test_topology_and_logical_cpus(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    want = expected(host)
+    for name, value in want["topology"].items():
+        assert got[f"host_cpu_{name}"] == value, name
+    for state, value in want["logical"].items():
+        assert got[f'host_cpu_logical{{state="{state}"}}'] == value, state
+    assert got["host_cpu_isolated"] == want["isolated"]
+
+
+@pytest.mark.parametrize("host", CPU_HOSTS)
+def test_numa(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    numa = expected(host)["numa"]
+    assert got["host_numa_nodes"] == numa["nodes"]
+    for node, cpus in numa["cpus"].items():
+        assert got[f'host_numa_node_cpus{{node="{node}"}}'] == cpus
+    for node, kb in numa["memory_kb"].items():
+        assert got[f'host_numa_node_memory_bytes{{node="{node}"}}'] == kb * 1024
+    for node, row in numa["distance"].items():
+        for peer, value in row.items():
+            assert got[f'host_numa_distance{{node="{node}",peer="{peer}"}}'] == value
+    for node, sizes in numa["hugepages"].items():
+        for size, count in sizes.items():
+            assert got[f'host_numa_node_hugepages{{node="{node}",size_bytes="{size}"}}'] == count
+    assert len([k for k in got if k.startswith("host_numa_distance{")]) == numa["nodes"] ** 2
+
+
+@pytest.mark.parametrize("host", CPU_HOSTS)
+def test_caches(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    want = expected(host)["caches"]
+    seen = {k for k in got if k.startswith("host_cpu_cache_instances{")}
+    assert len(seen) == len(want)
+    for key, (size, instances) in want.items():
+        level, ctype = key.split()
+        labels = f'{{level="{level}",type="{ctype}"}}'
+        assert got["host_cpu_cache_size_bytes" + labels] == size, key
+        assert got["host_cpu_cache_instances" + labels] == instances, key
+
+
+@pytest.mark.parametrize("host", CPU_HOSTS)
+def test_flags_level_and_fingerprint(host: str, scrapes: dict[str, str]) -> None:
+    text = scrapes[host]
+    want = expected(host)
+    flags = {d["flag"] for d in series(text, "host_cpu_flag_info")}
+    assert len(flags) == want["flags"]
+    assert set(want["flags_include"]) <= flags
+    got = samples(text)
+    assert got["host_cpu_flags"] == want["flags"]
+    if want["x86_64_level"] is None:
+        assert "host_cpu_x86_64_level" not in got
+    else:
+        assert got["host_cpu_x86_64_level"] == want["x86_64_level"]
+    # the fingerprint is documented: sha256 of the sorted names joined by newlines
+    prints = series(text, "host_cpu_features_info")
+    assert prints == [{"fingerprint": fingerprint(flags)}]
+
+
+@pytest.mark.parametrize("host", CPU_HOSTS)
+def test_virtualization_and_uuid(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    virt = expected(host)["virt"]
+    if virt["hardware"] is None:
+        assert "host_virt_hardware_supported" not in got
+    else:
+        assert got["host_virt_hardware_supported"] == virt["hardware"]
+    assert {d["extension"] for d in series(scrapes[host], "host_virt_extension_info")} == set(virt["extensions"])
+    assert got["host_virt_kvm_device_present"] == virt["kvm_device"]
+    assert {
+        d["module"]: got[f'host_virt_kvm_nested{{module="{d["module"]}"}}']
+        for d in series(scrapes[host], "host_virt_kvm_nested")
+    } == virt["nested"]
+    assert got["host_virt_iommu_groups"] == virt["iommu_groups"]
+    assert got["host_virt_guest"] == virt["guest"]
+    hypervisors = [d["hypervisor"] for d in series(scrapes[host], "host_virt_hypervisor_info")]
+    assert hypervisors == ([virt["hypervisor"]] if virt["hypervisor"] else [])
+    assert series(scrapes[host], "host_uuid_info") == [expected(host)["uuid"]]
+
+
+def test_flag_filters_leave_the_fingerprint_alone(exporter: Any) -> None:
+    base = [*fixture_args("spr-2s"), "--pm.probes=kernel"]
+    full = exporter(base).scrape()
+    only_avx = exporter([*base, "--collector.cpu.flags-include=avx512.*", "--collector.cpu.flags-exclude=avx512_.*"])
+    filtered = only_avx.scrape()
+    flags = {d["flag"] for d in series(filtered, "host_cpu_flag_info")}
+    assert flags == {"avx512f", "avx512dq", "avx512ifma", "avx512cd", "avx512bw", "avx512vl", "avx512vbmi"}
+    assert series(filtered, "host_cpu_features_info") == series(full, "host_cpu_features_info")
+    assert samples(filtered)["host_cpu_flags"] == 170
+
+
+def test_default_scrape_of_the_two_socket_host_stays_small(exporter: Any) -> None:
+    """Cardinality: the whole default output (exporter metrics and every probe included)."""
+    text = exporter(fixture_args("spr-2s")).scrape()
+    count = len(samples(text))
+    assert count < 350, count
+    assert not re.search(r'[{,]cpu="', text), "no per-CPU series"
+
+
+def test_series_do_not_grow_with_cpus(tmp_path: Path, exporter: Any) -> None:
+    """Hosts of 64 and 256 CPUs (same sockets and NUMA nodes) give the same series."""
+    names = []
+    for cpus in (64, 256):
+        build(synthetic_x86(cpus), tmp_path / str(cpus))
+        text = exporter([*fixture_args(tmp_path / str(cpus)), "--pm.probes=kernel"]).scrape()
+        names.append({k for k in samples(text) if not k.startswith(("process_", "python_"))})
+    assert names[0] == names[1]
+
+
+def test_generated_1024_cpu_eight_socket_host(tmp_path: Path, exporter: Any) -> None:
+    root = tmp_path / "h1024"
+    build(synthetic_x86(1024), root)
+    got = samples(exporter([*fixture_args(root), "--pm.probes=kernel"]).scrape())
+    assert got['host_cpu_logical{state="online"}'] == 1024
+    assert got["host_cpu_sockets"] == 8
+    assert got["host_cpu_dies"] == 8
+    assert got["host_cpu_cores"] == 512
+    assert got["host_cpu_threads_per_core"] == 2
+    assert got["host_numa_nodes"] == 8
+    assert all(got[f'host_numa_node_cpus{{node="{n}"}}'] == 128 for n in range(8))
+    assert got['host_cpu_cache_instances{level="1",type="Data"}'] == 512
+    assert got['host_cpu_cache_instances{level="3",type="Unified"}'] == 8
+    assert got['host_cpu_cache_size_bytes{level="3",type="Unified"}'] == 8 * 115200 * 1024
+    assert all(v == 1 for k, v in got.items() if k.startswith("host_exporter_collector_success"))
+
+
+def node_exporter_flags(root: Path, tmp_path: Path) -> set[str]:
+    from tests.conftest import free_port
+
+    binary = need_tool("prometheus-node-exporter", "prometheus-node-exporter")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--path.procfs={root / 'proc'}",
+            f"--path.sysfs={root / 'sys'}",
+            "--collector.disable-defaults",
+            "--collector.cpu",
+            "--collector.cpu.info",
+            "--collector.cpu.info.flags-include=.*",
+        ],
+        stderr=(tmp_path / "node_exporter.log").open("wb"),
+    )
+    try:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                    text = resp.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert 'node_scrape_collector_success{collector="cpu"} 1' in text
+    return {d["flag"] for d in series(text, "node_cpu_flag_info")}
+
+
+X86_HOSTS = [h for h in CPU_HOSTS if expected(h)["cpu_info"][0]["arch"] == "x86_64"]
+
+
+@pytest.mark.parametrize("host", X86_HOSTS)
+def test_flags_equal_node_exporters(host: str, scrapes: dict[str, str], tmp_path: Path) -> None:
+    """node_exporter's amd64 build parses x86 cpuinfo only, hence the x86 hosts."""
+    ours = {d["flag"] for d in series(scrapes[host], "host_cpu_flag_info")}
+    theirs = node_exporter_flags(FIXTURES / host, tmp_path)
+    assert theirs
+    assert ours == theirs
+
+
+def test_fixture_trees_are_what_the_generator_builds(tmp_path: Path) -> None:
+    """The committed CPU fixture trees are reproducible from tests/fixture_hosts.py."""
+    from tests.fixture_hosts import HOSTS
+
+    for spec in HOSTS:
+        build(spec, tmp_path / spec.name)
+        for tree in ("proc", "sys"):
+            committed = sorted(
+                str(p.relative_to(FIXTURES / spec.name)) for p in (FIXTURES / spec.name / tree).rglob("*")
+            )
+            fresh = sorted(str(p.relative_to(tmp_path / spec.name)) for p in (tmp_path / spec.name / tree).rglob("*"))
+            assert committed == fresh, spec.name
+        for rel in ("proc/cpuinfo", "sys/devices/system/cpu/online", "sys/devices/system/node/node0/meminfo"):
+            assert (FIXTURES / spec.name / rel).read_text() == (tmp_path / spec.name / rel).read_text()

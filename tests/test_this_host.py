@@ -1,0 +1,134 @@
+"""This machine, read for real: the exporter's topology equals lscpu's, and its NUMA
+cells, CPU signature and host UUID equal what a real libvirtd reports in
+``virsh capabilities``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import need_root, need_tool, samples
+from tests.test_cpu import series
+
+
+@pytest.fixture(scope="module")
+def this_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.conftest import start_exporter
+
+    exp = start_exporter(["--pm.probes=kernel"], tmp_path_factory.mktemp("host"))
+    try:
+        yield exp.scrape()
+    finally:
+        assert exp.stop() == 0
+
+
+def lscpu() -> dict[str, str]:
+    binary = need_tool("lscpu", "util-linux")
+    out = subprocess.run([binary, "--json"], capture_output=True, text=True, check=True).stdout
+    return {row["field"].rstrip(":"): row["data"] for row in json.loads(out)["lscpu"]}
+
+
+def test_topology_equals_lscpu(this_host: str) -> None:
+    got = samples(this_host)
+    info = lscpu()
+    sockets = int(info["Socket(s)"])
+    assert got["host_cpu_sockets"] == sockets
+    assert got["host_cpu_cores"] / got["host_cpu_sockets"] == int(info["Core(s) per socket"])
+    assert got["host_cpu_threads_per_core"] == int(info["Thread(s) per core"])
+    assert got["host_numa_nodes"] == int(info.get("NUMA node(s)", "1"))
+    assert got['host_cpu_logical{state="present"}'] == int(info["CPU(s)"])
+
+
+@pytest.fixture(scope="module")
+def capabilities(this_host: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ET.Element]:
+    """`virsh capabilities` from a libvirtd of our own (private socket, host UUID taken
+    from the same source the exporter used)."""
+    need_root()
+    libvirtd = need_tool("libvirtd", "libvirt-daemon-system")
+    virsh = need_tool("virsh", "libvirt-clients")
+    tmp = tmp_path_factory.mktemp("libvirt")
+    source = series(this_host, "host_uuid_info")[0]["source"]
+    conf = tmp / "libvirtd.conf"
+    conf.write_text(
+        f'unix_sock_dir = "{tmp}"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n'
+        f'host_uuid_source = "{"machine-id" if source == "machine-id" else "smbios"}"\n'
+    )
+    proc = subprocess.Popen(
+        [libvirtd, "-f", str(conf), "-p", str(tmp / "libvirtd.pid")],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "libvirtd.log").open("wb"),
+    )
+    uri = f"qemu:///system?socket={tmp}/libvirt-sock"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            result = subprocess.run([virsh, "-c", uri, "capabilities"], capture_output=True, text=True, check=False)
+            if result.returncode == 0:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"libvirtd: {result.stderr}\n{(tmp / 'libvirtd.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield ET.fromstring(result.stdout)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_numa_cells_equal_libvirts(this_host: str, capabilities: ET.Element) -> None:
+    got = samples(this_host)
+    cells = capabilities.findall("./host/topology/cells/cell")
+    assert cells
+    assert got["host_numa_nodes"] == len(cells)
+    for cell in cells:
+        node = cell.get("id")
+        memory = cell.find("memory")
+        assert memory is not None
+        assert memory.get("unit") == "KiB"
+        assert got[f'host_numa_node_memory_bytes{{node="{node}"}}'] == int(memory.text or 0) * 1024
+        cpus = cell.find("cpus")
+        assert cpus is not None
+        assert got[f'host_numa_node_cpus{{node="{node}"}}'] == int(cpus.get("num", "0"))
+        for sibling in cell.findall("./distances/sibling"):
+            assert got[f'host_numa_distance{{node="{node}",peer="{sibling.get("id")}"}}'] == int(
+                sibling.get("value", "")
+            )
+        for pages in cell.findall("pages"):
+            size_kib = int(pages.get("size", "0"))
+            if size_kib != 4:  # the base page count is libvirt's own arithmetic
+                key = f'host_numa_node_hugepages{{node="{node}",size_bytes="{size_kib * 1024}"}}'
+                assert got[key] == int(pages.text or 0)
+
+
+def test_topology_equals_libvirts(this_host: str, capabilities: ET.Element) -> None:
+    got = samples(this_host)
+    cpus = capabilities.findall("./host/topology/cells/cell/cpus/cpu")
+    assert got["host_cpu_sockets"] == len({c.get("socket_id") for c in cpus})
+    assert got["host_cpu_cores"] == len({(c.get("socket_id"), c.get("die_id"), c.get("core_id")) for c in cpus})
+    most_siblings = max(len(c.get("siblings", "").split(",")) if "-" not in c.get("siblings", "") else 2 for c in cpus)
+    assert got["host_cpu_threads_per_core"] == most_siblings
+    topology = capabilities.find("./host/cpu/topology")
+    assert topology is not None
+    assert got["host_cpu_threads_per_core"] == int(topology.get("threads", "0"))
+    per_node = int(topology.get("sockets", "0")) * int(topology.get("cores", "0")) * int(topology.get("threads", "0"))
+    assert per_node * got["host_numa_nodes"] == got['host_cpu_logical{state="online"}']
+
+
+def test_cpu_signature_and_uuid_equal_libvirts(this_host: str, capabilities: ET.Element) -> None:
+    info = series(this_host, "host_cpu_info")
+    assert len(info) == 1
+    signature = capabilities.find("./host/cpu/signature")
+    if signature is not None:  # x86
+        assert info[0]["family"] == signature.get("family")
+        assert info[0]["model"] == signature.get("model")
+        assert info[0]["stepping"] == signature.get("stepping")
+    microcode = capabilities.find("./host/cpu/microcode")
+    if microcode is not None:
+        assert int(info[0]["microcode"], 16) == int(microcode.get("version", ""))
+    uuid = capabilities.find("./host/uuid")
+    assert uuid is not None
+    assert series(this_host, "host_uuid_info")[0]["uuid"] == uuid.text
