@@ -80,6 +80,13 @@ class Scrape:
     def groups(self) -> Groups:
         return self._once("groups", lambda: read_groups(self.fs, self.cpu_sets().online))
 
+    def groups_or_none(self) -> Groups | None:
+        """The topology groups for collectors that can do without (cache reads more)."""
+        try:
+            return self.groups()
+        except (ReadError, ParseError):
+            return None
+
     def core_types(self) -> dict[int, str]:
         return self._once("core_types", lambda: read_core_types(self.fs))
 
@@ -113,7 +120,7 @@ GATHERERS: dict[str, Callable[[Scrape], Any]] = {
     "cpu": _cpu,
     "topology": _topology,
     "numa": lambda s: read_numa(s.fs),
-    "cache": lambda s: read_caches(s.fs, s.cpu_sets().online, s.kind_of(), s.groups()),
+    "cache": lambda s: read_caches(s.fs, s.cpu_sets().online, s.kind_of(), s.groups_or_none()),
     "virt": lambda s: read_virt(s.fs, s.cpuinfo_or_none()),
     "identity": lambda s: read_identity(s.fs),
 }
