@@ -127,9 +127,9 @@ def test_topology_falls_back_to_cpuinfo_without_sysfs_topology(tmp_path: Path) -
     fs = HostFS(str(root / "proc"), str(root / "sys"), str(root))
     cpus = read_cpu_sets(fs)
     info = parse_cpuinfo((root / "proc/cpuinfo").read_text())
-    topo = read_topology(read_groups(fs, cpus.online), cpus, info)
-    assert topo.source == "cpuinfo"
-    assert (topo.sockets, topo.cores, topo.threads_per_core) == (2, 24, 2)
+    counted = read_topology(read_groups(fs, cpus.online), cpus, info)
+    assert counted.source == "cpuinfo"
+    assert (counted.sockets, counted.cores, counted.threads_per_core) == (2, 24, 2)
 
 
 def test_garbage_cpuinfo_fails_only_the_collectors_that_need_it(tmp_path: Path, exporter: Any) -> None:
