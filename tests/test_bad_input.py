@@ -21,7 +21,7 @@ def host_copy() -> Iterator[Path]:
     top = Path(tempfile.mkdtemp(prefix="host-pm-bad-"))
     top.chmod(0o755)
     root = top / "host"
-    shutil.copytree(FIXTURES / "server-s3", root)
+    shutil.copytree(FIXTURES / "server-s3", root, symlinks=True)
     for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for name in filenames:

@@ -128,6 +128,7 @@ def test_topology_falls_back_to_cpuinfo_without_sysfs_topology(tmp_path: Path) -
     cpus = read_cpu_sets(fs)
     info = parse_cpuinfo((root / "proc/cpuinfo").read_text())
     counted = read_topology(read_groups(fs, cpus.online), cpus, info)
+    assert counted is not None
     assert counted.source == "cpuinfo"
     assert (counted.sockets, counted.cores, counted.threads_per_core) == (2, 24, 2)
 

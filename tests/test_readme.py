@@ -21,12 +21,14 @@ def metric_names() -> set[str]:
     for name in re.findall(r'InfoMetricFamily\(\s*"(host_\w+)"', SOURCE):
         names.add(name + "_info")
     names |= set(re.findall(r'GaugeMetricFamily\(\s*"(host_\w+)"', SOURCE))
+    names |= {name + "_total" for name in re.findall(r'CounterMetricFamily\(\s*"(host_\w+)"', SOURCE)}
     return names
 
 
 def test_every_metric_is_in_the_readme_table() -> None:
     names = metric_names()
     assert "host_pm_logind_answer_info" in names
+    assert "host_pm_suspend_success_total" in names
     missing = sorted(n for n in names if f"| `{n}` |" not in README)
     assert missing == []
 

@@ -35,6 +35,10 @@ COLLECTOR_HELP = {
     "cache": "CPU caches per level and type: size and instances",
     "virt": "hardware virtualization, /dev/kvm, nested KVM, IOMMU groups, hypervisor",
     "identity": "host UUID as libvirt finds it (DMI product_uuid, else /etc/machine-id)",
+    "readiness": "host_pm_ready: swap for hibernation, resume target, EFI boot, with the reasons",
+    "wake": "wake sources: devices allowed to wake, NIC Wake-on-LAN, host_pm_wake_capable",
+    "dvfs": "cpufreq: driver, CPUs per governor and EPP, frequency limits, boost, p-state mode",
+    "idle": "cpuidle driver, governor and C-states (from one CPU); suspend statistics",
 }
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 

@@ -78,6 +78,12 @@ class HostFS:
         return os.path.exists(path)
 
     @staticmethod
+    def resolve(path: str) -> str:
+        """The path with every symlink followed (sysfs links devices to their class,
+        bus and subsystem)."""
+        return os.path.realpath(path)
+
+    @staticmethod
     def listdir(path: str) -> list[str] | None:
         """Sorted entries of a directory, or ``None`` when it does not exist."""
         try:

@@ -7,7 +7,10 @@ older than mem_sleep (< 4.10) fall back to `mem`.
 
 from __future__ import annotations
 
-from host_pm_exporter.readers.power import PowerFacts
+from dataclasses import dataclass
+
+from host_pm_exporter.readers.power import ModeList, PowerFacts
+from host_pm_exporter.readers.readiness import ReadinessFacts
 
 STATES = ("S1", "S2idle", "S3", "S4", "hybrid", "suspend_then_hibernate")
 OPERATIONS = ("suspend", "hibernate", "suspend_hybrid", "suspend_then_hibernate")
@@ -42,3 +45,41 @@ def kernel_operations(supported: dict[str, bool]) -> dict[str, bool]:
         "suspend_hybrid": supported["hybrid"],
         "suspend_then_hibernate": supported["suspend_then_hibernate"],
     }
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: dict[str, bool]
+    reasons: dict[str, tuple[str, ...]]  # state -> why not ready (empty when ready)
+    facts: ReadinessFacts
+    wakealarm: bool
+
+
+def readiness(power: PowerFacts, lockdown: ModeList | None, facts: ReadinessFacts) -> Readiness:
+    """The "ready when (also)" column of the decision table.
+
+    S4 is ready when supported, swap usable for the image has Active(anon)/0.98 free,
+    a resume target is set (resume != 0:0) or the host booted by EFI (systemd then
+    stores the location in an EFI variable), and lockdown is none.  hybrid and
+    suspend-then-hibernate need S4 ready; the suspend states need only support.
+    """
+    supported = supported_states(power)
+    hibernate: list[str] = []
+    if facts.target is None:
+        hibernate.append("no_usable_swap")
+    elif facts.required_bytes is None:
+        hibernate.append("unknown_memory_use")
+    elif facts.target.free_bytes < facts.required_bytes:
+        hibernate.append("not_enough_swap")
+    if facts.resume is None and not facts.efi:
+        hibernate.append("no_resume_target")
+    if lockdown is not None and lockdown.selected not in (None, "none"):
+        hibernate.append("lockdown")
+    reasons: dict[str, tuple[str, ...]] = {}
+    for state in STATES:
+        why = [] if supported[state] else ["not_supported"]
+        if state in ("S4", "hybrid", "suspend_then_hibernate"):
+            why += hibernate
+        reasons[state] = tuple(why)
+    ready = {state: not reasons[state] for state in STATES}
+    return Readiness(ready, reasons, facts, power.rtc_wakealarm)

@@ -19,9 +19,12 @@ from host_pm_exporter.readers import ParseError
 from host_pm_exporter.readers.cache import read_caches
 from host_pm_exporter.readers.cpu import CpuFacts, cpu_facts
 from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
+from host_pm_exporter.readers.dvfs import read_dvfs
 from host_pm_exporter.readers.identity import read_identity
+from host_pm_exporter.readers.idle import read_idle
 from host_pm_exporter.readers.numa import read_numa
-from host_pm_exporter.readers.power import PowerFacts, read_lockdown, read_power
+from host_pm_exporter.readers.power import ModeList, PowerFacts, read_lockdown, read_power
+from host_pm_exporter.readers.readiness import read_readiness
 from host_pm_exporter.readers.topology import (
     CpuSets,
     Groups,
@@ -33,6 +36,8 @@ from host_pm_exporter.readers.topology import (
 )
 from host_pm_exporter.readers.virt import read_virt
 from host_pm_exporter.readers.vulnerabilities import read_vulnerabilities
+from host_pm_exporter.readers.wake import read_wake
+from host_pm_exporter.sleep import readiness
 
 log = logging.getLogger("host_pm_exporter.snapshot")
 
@@ -77,6 +82,19 @@ class Scrape:
     def cpu_sets(self) -> CpuSets:
         return self._once("cpu_sets", lambda: read_cpu_sets(self.fs))
 
+    def power(self) -> PowerFacts:
+        return self._once("power", lambda: read_power(self.fs))
+
+    def lockdown(self) -> ModeList | None:
+        return self._once("lockdown", lambda: read_lockdown(self.fs))
+
+    def first_online_cpu(self) -> int | None:
+        try:
+            online = self.cpu_sets().online
+        except (ReadError, ParseError):
+            return None
+        return min(online) if online else None
+
     def groups(self) -> Groups:
         return self._once("groups", lambda: read_groups(self.fs, self.cpu_sets().online))
 
@@ -93,10 +111,14 @@ class Scrape:
     def kind_of(self) -> Callable[[int], Any]:
         """CPU -> its kind (cpuinfo identity and hybrid core type), for readers that
         need to read a fact once per kind of CPU."""
-        info = self.cpuinfo_or_none()
-        kinds = {e.cpu: e.kind for e in info.cpus} if info is not None else {}
-        types = self.core_types()
-        return lambda cpu: (kinds.get(cpu), types.get(cpu, ""))
+
+        def build() -> Callable[[int], Any]:
+            info = self.cpuinfo_or_none()
+            kinds = {e.cpu: e.kind for e in info.cpus} if info is not None else {}
+            types = self.core_types()
+            return lambda cpu: (kinds.get(cpu), types.get(cpu, ""))
+
+        return self._once("kind_of", build)
 
 
 def _cpu(scrape: Scrape) -> CpuFacts | None:
@@ -110,19 +132,24 @@ def _topology(scrape: Scrape) -> tuple[CpuSets, Topology] | None:
     cpus = scrape.cpu_sets()
     if not cpus.online:
         return None  # no CPU directories: not a host tree with CPUs
-    return cpus, read_topology(scrape.groups(), cpus, scrape.cpuinfo_or_none())
+    counted = read_topology(scrape.groups(), cpus, scrape.cpuinfo_or_none())
+    return None if counted is None else (cpus, counted)
 
 
 # Collector name -> the reader that gathers its facts.  The order is the output order.
 GATHERERS: dict[str, Callable[[Scrape], Any]] = {
-    "power": lambda s: read_power(s.fs),
-    "lockdown": lambda s: read_lockdown(s.fs),
+    "power": lambda s: s.power(),
+    "lockdown": lambda s: s.lockdown(),
     "cpu": _cpu,
     "topology": _topology,
     "numa": lambda s: read_numa(s.fs),
     "cache": lambda s: read_caches(s.fs, s.cpu_sets().online, s.kind_of(), s.groups_or_none()),
     "virt": lambda s: read_virt(s.fs, s.cpuinfo_or_none()),
     "identity": lambda s: read_identity(s.fs),
+    "readiness": lambda s: readiness(s.power(), s.lockdown(), read_readiness(s.fs)),
+    "wake": lambda s: read_wake(s.fs, s.power().rtc_wakealarm),
+    "dvfs": lambda s: read_dvfs(s.fs, s.kind_of()),
+    "idle": lambda s: read_idle(s.fs, s.first_online_cpu()),
 }
 
 

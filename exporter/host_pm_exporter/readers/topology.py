@@ -117,10 +117,11 @@ def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
     )
 
 
-def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology:
+def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology | None:
+    """Host totals; ``None`` when neither sysfs nor /proc/cpuinfo describes the CPUs."""
     packages, cores = groups.package, groups.core
     if packages is None or cores is None:
-        return topology_from_cpuinfo(cpus, cpuinfo)
+        return topology_from_cpuinfo(cpus, cpuinfo) if cpuinfo is not None else None
     n_dies = len(groups.die) if groups.die is not None else len(packages)
     return Topology(
         sockets=len(packages),
@@ -132,10 +133,8 @@ def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Top
     )
 
 
-def topology_from_cpuinfo(cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology:
+def topology_from_cpuinfo(cpus: CpuSets, cpuinfo: CpuInfo) -> Topology:
     """Without sysfs topology: x86 and s390x cpuinfo carry physical and core ids."""
-    if cpuinfo is None:
-        raise ParseError("no sysfs topology and no /proc/cpuinfo")
     entries = [e for e in cpuinfo.cpus if e.cpu in cpus.online] or list(cpuinfo.cpus)
     if all(e.package is not None and e.core is not None for e in entries):
         per_core: dict[tuple[int | None, int | None], int] = {}

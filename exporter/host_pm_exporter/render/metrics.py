@@ -11,7 +11,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from host_pm_exporter import __version__
-from host_pm_exporter.render import cpu, power, probes, topology, virt
+from host_pm_exporter.render import cpu, dvfs, power, probes, readiness, topology, virt
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.snapshot import HostSnapshot
 
@@ -27,6 +27,10 @@ RENDERERS: dict[str, Callable[[Any, RenderOptions], Iterator[Metric]]] = {
     "cache": topology.cache,
     "virt": virt.virt,
     "identity": virt.identity,
+    "readiness": readiness.readiness,
+    "wake": readiness.wake,
+    "dvfs": dvfs.dvfs,
+    "idle": dvfs.idle,
 }
 
 

@@ -1,0 +1,109 @@
+"""Metrics of the ``dvfs`` and ``idle`` collectors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from host_pm_exporter.readers.dvfs import DvfsFacts
+from host_pm_exporter.readers.idle import SUSPEND_STEPS, IdleFacts
+from host_pm_exporter.render.options import RenderOptions
+
+
+def _info(name: str, text: str, label: str, value: str | None) -> Iterator[Metric]:
+    if value:
+        family = InfoMetricFamily(name, text, labels=[label])
+        family.add_metric([value], {})
+        yield family
+
+
+def dvfs(facts: DvfsFacts | None, _options: RenderOptions) -> Iterator[Metric]:
+    if facts is None:  # no cpufreq
+        return
+    yield from _info("host_cpufreq_driver", "The cpufreq scaling driver.", "driver", facts.driver)
+    for name, text, counts, label in (
+        ("host_cpufreq_governor_cpus", "Online CPUs per cpufreq governor.", facts.governor_cpus, "governor"),
+        ("host_cpufreq_epp_cpus", "Online CPUs per energy_performance_preference.", facts.epp_cpus, "preference"),
+    ):
+        if counts:
+            family = GaugeMetricFamily(name, text, labels=[label])
+            for key, count in sorted(counts.items()):
+                family.add_metric([key], count)
+            yield family
+    for name, text, khz in (
+        (
+            "host_cpufreq_hardware_min_hertz",
+            "Lowest hardware frequency of any CPU (cpuinfo_min_freq).",
+            facts.hardware_min_khz,
+        ),
+        (
+            "host_cpufreq_hardware_max_hertz",
+            "Highest hardware frequency of any CPU (cpuinfo_max_freq).",
+            facts.hardware_max_khz,
+        ),
+        ("host_cpufreq_scaling_min_hertz", "Lowest scaling_min_freq over the policies.", facts.scaling_min_khz),
+        ("host_cpufreq_scaling_max_hertz", "Highest scaling_max_freq over the policies.", facts.scaling_max_khz),
+    ):
+        if khz is not None:
+            yield GaugeMetricFamily(name, text, value=khz * 1000)
+    if facts.boost is not None:
+        yield GaugeMetricFamily(
+            "host_cpufreq_boost_enabled",
+            "Whether turbo/boost is on (intel_pstate no_turbo, cpufreq/boost, or a policy's boost).",
+            value=float(facts.boost),
+        )
+    if facts.pstate is not None:
+        status = InfoMetricFamily(
+            "host_cpufreq_pstate_status",
+            "Mode of intel_pstate or amd_pstate (active, passive, guided, off).",
+            labels=["driver", "status"],
+        )
+        status.add_metric(list(facts.pstate), {})
+        yield status
+
+
+def idle(facts: IdleFacts, _options: RenderOptions) -> Iterator[Metric]:
+    yield from _info("host_cpuidle_driver", "The cpuidle driver (intel_idle, acpi_idle, ...).", "driver", facts.driver)
+    yield from _info(
+        "host_cpuidle_governor", "The cpuidle governor (menu, teo, ladder, haltpoll).", "governor", facts.governor
+    )
+    if facts.states:
+        latency = GaugeMetricFamily(
+            "host_cpuidle_state_exit_latency_seconds", "Exit latency of a CPU idle state.", labels=["state"]
+        )
+        residency = GaugeMetricFamily(
+            "host_cpuidle_state_target_residency_seconds", "Target residency of a CPU idle state.", labels=["state"]
+        )
+        disabled = GaugeMetricFamily(
+            "host_cpuidle_state_disabled", "Whether the idle state is disabled (on the CPU read).", labels=["state"]
+        )
+        for state in facts.states:
+            latency.add_metric([state.name], state.exit_latency_us / 1e6)
+            residency.add_metric([state.name], state.target_residency_us / 1e6)
+            disabled.add_metric([state.name], float(state.disabled))
+        yield latency
+        yield residency
+        yield disabled
+    stats = facts.suspend_stats
+    if "success" in stats:
+        yield CounterMetricFamily("host_pm_suspend_success", "Successful suspends since boot.", value=stats["success"])
+    if "fail" in stats:
+        yield CounterMetricFamily("host_pm_suspend_failures", "Failed suspends since boot.", value=stats["fail"])
+    steps = CounterMetricFamily(
+        "host_pm_suspend_step_failures", "Suspend failures since boot by the step that failed.", labels=["step"]
+    )
+    for step in SUSPEND_STEPS:
+        if f"failed_{step}" in stats:
+            steps.add_metric([step], stats[f"failed_{step}"])
+    if steps.samples:
+        yield steps
+    if facts.last_failed_step:
+        family = InfoMetricFamily(
+            "host_pm_suspend_last_failed",
+            "The step (and device) of the last failed suspend.",
+            labels=["step", "device"],
+        )
+        family.add_metric([facts.last_failed_step, facts.last_failed_device or ""], {})
+        yield family

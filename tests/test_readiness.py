@@ -1,0 +1,190 @@
+"""Readiness, wake sources, DVFS and idle on every power fixture host, against the values
+written by hand in expected.json; the ethtool path on a real interface."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PM_HOSTS, expected, fixture_args, need_root, need_tool, samples, start_exporter
+from tests.test_cpu import series
+
+
+@pytest.fixture(scope="module")
+def scrapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("ready")
+    out = {}
+    for host in PM_HOSTS:
+        exp = start_exporter([*fixture_args(host), "--pm.probes=kernel"], tmp)
+        try:
+            out[host] = exp.scrape()
+        finally:
+            assert exp.stop() == 0, exp.stderr()
+    return out
+
+
+@pytest.mark.parametrize("host", PM_HOSTS)
+def test_ready_and_reasons(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    want = expected(host)
+    for state, value in want["ready"].items():
+        assert got[f'host_pm_ready{{state="{state}"}}'] == value, state
+        if value:
+            assert not [d for d in series(scrapes[host], "host_pm_not_ready_reason_info") if d["state"] == state]
+    reasons = [d["reason"] for d in series(scrapes[host], "host_pm_not_ready_reason_info") if d["state"] == "S4"]
+    assert reasons == want["s4_reasons"]
+    for state in ("hybrid", "suspend_then_hibernate"):  # they need S4 ready
+        if not want["ready"]["S4"]:
+            assert got[f'host_pm_ready{{state="{state}"}}'] == 0
+
+
+@pytest.mark.parametrize("host", PM_HOSTS)
+def test_readiness_facts(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    want = expected(host)["readiness"]
+    assert got["host_pm_efi_boot"] == want["efi"]
+    assert got["host_pm_resume_configured"] == want["resume_configured"]
+    assert got["host_pm_swap_free_bytes"] == want["swap_free_kb"] * 1024
+    assert got["host_pm_hibernation_required_bytes"] == int(want["active_anon_kb"] * 1024 / 0.98)
+    swaps = {
+        d["device"]: [d["type"], d["usable"], d["reason"]] for d in series(scrapes[host], "host_pm_swap_device_info")
+    }
+    assert swaps == want["swaps"]
+
+
+@pytest.mark.parametrize("host", PM_HOSTS)
+def test_wake_sources(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    want = expected(host)["wake"]
+    devices = {
+        d["subsystem"]: got[f'host_pm_wakeup_devices{{subsystem="{d["subsystem"]}"}}']
+        for d in series(scrapes[host], "host_pm_wakeup_devices")
+    }
+    assert devices == want["devices"]
+    nics = {
+        d["interface"]: got[f'host_pm_nic_wakeup_enabled{{interface="{d["interface"]}"}}']
+        for d in series(scrapes[host], "host_pm_nic_wakeup_enabled")
+    }
+    assert nics == want["nics"]
+    for nic in series(scrapes[host], "host_pm_nic_wol_info"):
+        assert nic["source"] == "sysfs"  # a fixture tree's interfaces are not this kernel's
+    assert got["host_pm_wake_capable"] == want["capable"]
+
+
+@pytest.mark.parametrize("host", PM_HOSTS)
+def test_dvfs(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    want = expected(host)["dvfs"]
+    if want is None:
+        assert not any(k.startswith("host_cpufreq_") for k in got)
+        return
+    assert series(scrapes[host], "host_cpufreq_driver_info") == [{"driver": want["driver"]}]
+    governors = {
+        d["governor"]: got[f'host_cpufreq_governor_cpus{{governor="{d["governor"]}"}}']
+        for d in series(scrapes[host], "host_cpufreq_governor_cpus")
+    }
+    assert governors == want["governors"]
+    epp = {
+        d["preference"]: got[f'host_cpufreq_epp_cpus{{preference="{d["preference"]}"}}']
+        for d in series(scrapes[host], "host_cpufreq_epp_cpus")
+    }
+    assert epp == want["epp"]
+    assert [got["host_cpufreq_hardware_min_hertz"], got["host_cpufreq_hardware_max_hertz"]] == [
+        khz * 1000 for khz in want["hardware_khz"]
+    ]
+    assert got.get("host_cpufreq_boost_enabled") == want["boost"]
+    pstate = series(scrapes[host], "host_cpufreq_pstate_status_info")
+    assert pstate == ([{"driver": want["pstate"][0], "status": want["pstate"][1]}] if want["pstate"] else [])
+
+
+@pytest.mark.parametrize("host", PM_HOSTS)
+def test_idle_and_suspend_stats(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrapes[host])
+    want = expected(host)["idle"]
+    assert series(scrapes[host], "host_cpuidle_driver_info") == [{"driver": want["driver"]}]
+    assert series(scrapes[host], "host_cpuidle_governor_info") == [{"governor": want["governor"]}]
+    states = {
+        d["state"]: [
+            round(got[f'host_cpuidle_state_exit_latency_seconds{{state="{d["state"]}"}}'] * 1e6),
+            round(got[f'host_cpuidle_state_target_residency_seconds{{state="{d["state"]}"}}'] * 1e6),
+        ]
+        for d in series(scrapes[host], "host_cpuidle_state_exit_latency_seconds")
+    }
+    assert states == want["states"]
+    for key, value in want["suspend"].items():
+        metric = "host_pm_suspend_success_total" if key == "success" else "host_pm_suspend_failures_total"
+        assert got[metric] == value
+    if not want["suspend"]:
+        assert "host_pm_suspend_success_total" not in got
+    last = series(scrapes[host], "host_pm_suspend_last_failed_info")
+    assert last == ([{"step": want["last_failed"][0], "device": want["last_failed"][1]}] if want["last_failed"] else [])
+
+
+def test_c_states_are_read_from_one_cpu(tmp_path: Path, exporter: Any) -> None:
+    root = tmp_path / "host"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "server-s3", root, symlinks=True)
+    (root / "sys/devices/system/cpu/cpu1/cpuidle/state0").mkdir(parents=True)
+    (root / "sys/devices/system/cpu/cpu1/cpuidle/state0/name").write_text("garbage-only-on-cpu1\n")
+    text = exporter([*fixture_args(root), "--pm.probes=kernel"]).scrape()
+    assert "garbage-only-on-cpu1" not in text
+    assert not series(text, "host_cpu_logical")  # no topology in this tree: still no per-CPU series
+
+
+# --- the ethtool ioctl on a real interface -------------------------------------------
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    need_root()
+    ip = need_tool("ip", "iproute2")
+    name = f"hpm{uuid.uuid4().hex[:8]}"
+    subprocess.run([ip, "netns", "add", name], check=True)
+    try:
+        subprocess.run(
+            [ip, "netns", "exec", name, ip, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1"], check=True
+        )
+        yield name
+    finally:
+        subprocess.run([ip, "netns", "del", name], check=False)
+
+
+def ask_in_netns(netns: str, *prefix: str) -> str:
+    ip = need_tool("ip", "iproute2")
+    code = (
+        "from host_pm_exporter.readers.wake import ethtool_wol, read_wake\n"
+        "from host_pm_exporter.hostfs import HostFS\n"
+        "print(ethtool_wol('veth0'), ethtool_wol('lo'), ethtool_wol('nope0'))\n"
+    )
+    result = subprocess.run(
+        [ip, "netns", "exec", netns, *prefix, sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    return result.stdout.strip()
+
+
+def test_ethtool_ioctl_on_a_veth_in_a_network_namespace(netns: str) -> None:
+    """veth has no Wake-on-LAN: the ioctl answers EOPNOTSUPP, read as "supports nothing",
+    as ethtool(8) does (it prints no Wake-on lines); an unknown interface is unknown."""
+    assert ask_in_netns(netns) == "(0, 0) (0, 0) None"
+    ethtool = shutil.which("ethtool")
+    if ethtool:
+        out = subprocess.run(
+            ["ip", "netns", "exec", netns, ethtool, "veth0"], capture_output=True, text=True, check=False
+        ).stdout
+        assert "Wake-on" not in out
+
+
+def test_ethtool_needs_cap_net_admin_so_unprivileged_falls_back(netns: str) -> None:
+    setpriv = need_tool("setpriv", "util-linux")
+    out = ask_in_netns(netns, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups")
+    assert out == "None None None"  # EPERM: the sysfs switch is used instead
