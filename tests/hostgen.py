@@ -252,11 +252,15 @@ def build(spec: HostSpec, root: Path) -> None:
                 ("scaling_min_freq", str(kind.min_khz)),
                 ("scaling_max_freq", str(kind.max_khz)),
                 ("scaling_cur_freq", str((kind.min_khz + kind.max_khz) // 2)),
+                *([("energy_performance_preference", "balance_performance")] if driver == "intel_pstate" else []),
             ):
                 write(root, f"{policy}/{name}", text + "\n")
             link = root / base / "cpufreq"
             link.symlink_to(f"../cpufreq/policy{cpu}")
 
+    if spec.cpufreq is not None and spec.cpufreq[0] == "intel_pstate":
+        write(root, f"{cpu_root}/intel_pstate/status", "active\n")
+        write(root, f"{cpu_root}/intel_pstate/no_turbo", "0\n")
     for core_type, pmu in (("performance", "cpu_core"), ("efficiency", "cpu_atom")):
         members = [c for c in online if cpu_of[c].kind.core_type == core_type]
         if members:

@@ -88,11 +88,14 @@ class Scrape:
     def lockdown(self) -> ModeList | None:
         return self._once("lockdown", lambda: read_lockdown(self.fs))
 
-    def first_online_cpu(self) -> int | None:
+    def online_or_empty(self) -> frozenset[int]:
         try:
-            online = self.cpu_sets().online
+            return self.cpu_sets().online
         except (ReadError, ParseError):
-            return None
+            return frozenset()
+
+    def first_online_cpu(self) -> int | None:
+        online = self.online_or_empty()
         return min(online) if online else None
 
     def groups(self) -> Groups:
@@ -148,7 +151,7 @@ GATHERERS: dict[str, Callable[[Scrape], Any]] = {
     "identity": lambda s: read_identity(s.fs),
     "readiness": lambda s: readiness(s.power(), s.lockdown(), read_readiness(s.fs)),
     "wake": lambda s: read_wake(s.fs, s.power().rtc_wakealarm),
-    "dvfs": lambda s: read_dvfs(s.fs, s.kind_of()),
+    "dvfs": lambda s: read_dvfs(s.fs, s.kind_of(), s.online_or_empty()),
     "idle": lambda s: read_idle(s.fs, s.first_online_cpu()),
 }
 

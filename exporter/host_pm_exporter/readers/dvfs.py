@@ -58,33 +58,41 @@ def _global_switches(fs: HostFS, facts: DvfsFacts) -> None:
         facts.boost, facts.boost_global = boost.strip() == "1", True
 
 
-def read_dvfs(fs: HostFS, kind_of: Callable[[int], Hashable]) -> DvfsFacts | None:
+def read_dvfs(fs: HostFS, kind_of: Callable[[int], Hashable], online: frozenset[int]) -> DvfsFacts | None:
     """``None`` without cpufreq.  Per policy: governor, EPP, scaling limits and its CPUs;
-    the hardware limits once per kind of CPU (they are the silicon's)."""
+    the hardware limits once per kind of CPU (they are the silicon's).
+
+    Reading less on big hosts: optional attributes (EPP, a policy's boost) are the
+    driver's, so they are looked for on the first policy only; and when the policies
+    are exactly one per online CPU (policyN for each online CPU N) each covers that CPU
+    alone, so affected_cpus need not be read.
+    """
     base = fs.sys("devices", "system", "cpu", "cpufreq")
     policies = sorted((e for e in fs.listdir(base) or [] if re.fullmatch(r"policy\d+", e)), key=lambda e: int(e[6:]))
     facts = DvfsFacts()
     _global_switches(fs, facts)
     if not policies:
         return facts if facts.pstate else None
+    per_cpu = {int(p[6:]) for p in policies} == online
+    first = f"{base}/{policies[0]}"
+    has_epp = fs.exists(f"{first}/energy_performance_preference")
+    has_boost = not facts.boost_global and fs.exists(f"{first}/boost")
     hardware: dict[Hashable, tuple[int | None, int | None]] = {}
     for policy in policies:
         path = f"{base}/{policy}"
-        cpus_text = fs.read(f"{path}/affected_cpus")
-        if cpus_text is None:
-            continue
-        cpus = parse_cpulist(cpus_text.replace(" ", ","))
+        if per_cpu:
+            cpus = frozenset((int(policy[6:]),))
+        else:
+            cpus_text = fs.read(f"{path}/affected_cpus")
+            cpus = parse_cpulist(cpus_text.replace(" ", ",")) if cpus_text is not None else frozenset()
         if not cpus:
             continue  # every CPU of the policy is offline
         if facts.driver is None:
             driver = fs.read(f"{path}/scaling_driver")
             facts.driver = driver.strip() if driver is not None else None
-        governor = fs.read(f"{path}/scaling_governor")
-        if governor is not None:
-            facts.governor_cpus[governor.strip()] = facts.governor_cpus.get(governor.strip(), 0) + len(cpus)
-        epp = fs.read(f"{path}/energy_performance_preference")
-        if epp is not None:
-            facts.epp_cpus[epp.strip()] = facts.epp_cpus.get(epp.strip(), 0) + len(cpus)
+        _count(facts.governor_cpus, fs.read(f"{path}/scaling_governor"), len(cpus))
+        if has_epp:
+            _count(facts.epp_cpus, fs.read(f"{path}/energy_performance_preference"), len(cpus))
         facts.scaling_min_khz = _min(facts.scaling_min_khz, _khz(fs.read(f"{path}/scaling_min_freq"), path))
         facts.scaling_max_khz = _max(facts.scaling_max_khz, _khz(fs.read(f"{path}/scaling_max_freq"), path))
         kind = kind_of(min(cpus))
@@ -93,7 +101,7 @@ def read_dvfs(fs: HostFS, kind_of: Callable[[int], Hashable]) -> DvfsFacts | Non
                 _khz(fs.read(f"{path}/cpuinfo_min_freq"), path),
                 _khz(fs.read(f"{path}/cpuinfo_max_freq"), path),
             )
-        if facts.boost is None or not facts.boost_global:
+        if has_boost:
             per_policy = fs.read(f"{path}/boost")  # amd-pstate on 6.11+
             if per_policy is not None:
                 facts.boost = bool(facts.boost) or per_policy.strip() == "1"
@@ -101,3 +109,9 @@ def read_dvfs(fs: HostFS, kind_of: Callable[[int], Hashable]) -> DvfsFacts | Non
         facts.hardware_min_khz = _min(facts.hardware_min_khz, low)
         facts.hardware_max_khz = _max(facts.hardware_max_khz, high)
     return facts
+
+
+def _count(counts: dict[str, int], text: str | None, cpus: int) -> None:
+    if text is not None:
+        key = text.strip()
+        counts[key] = counts.get(key, 0) + cpus
