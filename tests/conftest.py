@@ -116,8 +116,9 @@ def start_exporter(
     tmp_path: Path,
     env: dict[str, str] | None = None,
     prefix: Sequence[str] = (),
+    port: int | None = None,
 ) -> Exporter:
-    port = free_port()
+    port = port or free_port()
     stderr_path = tmp_path / f"exporter-{port}.log"
     cmd = [*prefix, *exporter_command(), f"--web.listen-address=127.0.0.1:{port}", *args]
     with stderr_path.open("wb") as err:

@@ -165,9 +165,9 @@ def spr_2s() -> HostSpec:
         nested=("kvm_intel", "Y"),
         iommu_groups=96,
         power={
-            "state": "freeze mem disk\n",
+            "state": "freeze mem\n",
             "mem_sleep": "s2idle [deep]\n",
-            "disk": "[platform] shutdown reboot suspend test_resume\n",
+            "disk": "[disabled]\n",
         },
     )
 
@@ -255,9 +255,8 @@ def epyc_naples() -> HostSpec:
         cluster_id_value=65535,
         cpufreq=("acpi-cpufreq", "schedutil"),
         power={
-            "state": "freeze mem disk\n",
+            "state": "freeze mem\n",
             "mem_sleep": "[s2idle]\n",
-            "disk": "[platform] shutdown reboot suspend test_resume\n",
         },
     )
 

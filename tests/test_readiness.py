@@ -176,12 +176,12 @@ def test_ethtool_ioctl_on_a_veth_in_a_network_namespace(netns: str) -> None:
     """veth has no Wake-on-LAN: the ioctl answers EOPNOTSUPP, read as "supports nothing",
     as ethtool(8) does (it prints no Wake-on lines); an unknown interface is unknown."""
     assert ask_in_netns(netns) == "(0, 0) (0, 0) None"
-    ethtool = shutil.which("ethtool")
-    if ethtool:
-        out = subprocess.run(
-            ["ip", "netns", "exec", netns, ethtool, "veth0"], capture_output=True, text=True, check=False
-        ).stdout
-        assert "Wake-on" not in out
+    ethtool = need_tool("ethtool", "ethtool")
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, ethtool, "veth0"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Link detected" in out
+    assert "Wake-on" not in out
 
 
 def test_ethtool_needs_cap_net_admin_so_unprivileged_falls_back(netns: str) -> None:
