@@ -161,6 +161,18 @@ def exporter(tmp_path: Path) -> Iterator[Any]:
         assert exp.stop() == 0, exp.stderr()
 
 
+def scrape_hosts(hosts: Sequence[str], tmp_path: Path) -> dict[str, str]:
+    """One scrape (kernel probe only) of each fixture host by the installed console script."""
+    out = {}
+    for host in hosts:
+        exp = start_exporter([*fixture_args(host), "--pm.probes=kernel"], tmp_path)
+        try:
+            out[host] = exp.scrape()
+        finally:
+            assert exp.stop() == 0, exp.stderr()
+    return out
+
+
 def samples(text: str) -> dict[str, float]:
     """Sample lines of an exposition, keyed by name{labels} as printed."""
     out = {}

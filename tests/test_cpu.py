@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from host_pm_exporter.readers.cpuflags import fingerprint
-from tests.conftest import CPU_HOSTS, FIXTURES, expected, fixture_args, need_tool, samples
+from tests.conftest import CPU_HOSTS, FIXTURES, expected, fixture_args, need_tool, samples, scrape_hosts
 from tests.fixture_hosts import synthetic_x86
 from tests.hostgen import build
 
@@ -32,18 +32,7 @@ def series(text: str, name: str) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def scrapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """One default scrape per CPU fixture host (the installed console script)."""
-    from tests.conftest import start_exporter
-
-    tmp = tmp_path_factory.mktemp("cpu")
-    out = {}
-    for host in CPU_HOSTS:
-        exp = start_exporter([*fixture_args(host), "--pm.probes=kernel"], tmp)
-        try:
-            out[host] = exp.scrape()
-        finally:
-            assert exp.stop() == 0, exp.stderr()
-    return out
+    return scrape_hosts(CPU_HOSTS, tmp_path_factory.mktemp("cpu"))
 
 
 @pytest.mark.parametrize("host", CPU_HOSTS)

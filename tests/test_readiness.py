@@ -13,21 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PM_HOSTS, expected, fixture_args, need_root, need_tool, samples, start_exporter
+from tests.conftest import PM_HOSTS, expected, fixture_args, need_root, need_tool, samples, scrape_hosts
 from tests.test_cpu import series
 
 
 @pytest.fixture(scope="module")
 def scrapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    tmp = tmp_path_factory.mktemp("ready")
-    out = {}
-    for host in PM_HOSTS:
-        exp = start_exporter([*fixture_args(host), "--pm.probes=kernel"], tmp)
-        try:
-            out[host] = exp.scrape()
-        finally:
-            assert exp.stop() == 0, exp.stderr()
-    return out
+    return scrape_hosts(PM_HOSTS, tmp_path_factory.mktemp("ready"))
 
 
 @pytest.mark.parametrize("host", PM_HOSTS)
