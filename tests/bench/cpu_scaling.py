@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cpus", default="2,64,256,1024")
+    parser.add_argument("--exporter-args", default="", help="extra host-pm-exporter flags, space-separated")
     args = parser.parse_args()
     node = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if not node or not shutil.which("wrk"):
@@ -51,7 +52,13 @@ def main() -> None:
             build(synthetic_x86(cpus), root)
             paths = [f"--path.procfs={root}/proc", f"--path.sysfs={root}/sys"]
             targets = {
-                "host-pm-exporter": [EXPORTER, *paths, f"--path.rootfs={root}", "--pm.probes=kernel"],
+                "host-pm-exporter": [
+                    EXPORTER,
+                    *paths,
+                    f"--path.rootfs={root}",
+                    "--pm.probes=kernel",
+                    *args.exporter_args.split(),
+                ],
                 "node_exporter": [node, *paths, *NODE_FLAGS],
             }
             ports = {name: free_port() for name in targets}
