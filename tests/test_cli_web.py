@@ -185,3 +185,21 @@ def test_default_listen_port_is_documented() -> None:
     assert build_parser().parse_args([]).listen == ("", DEFAULT_PORT)
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert f":{DEFAULT_PORT}" in readme
+
+
+def test_keep_alive_serves_several_scrapes_on_one_connection(exporter: Any) -> None:
+    import http.client
+
+    exp = exporter(BASE)
+    conn = http.client.HTTPConnection("127.0.0.1", exp.port, timeout=10)
+    try:
+        for path in ("/metrics", "/healthz", "/metrics", "/nope"):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.version == 11
+            assert int(resp.getheader("Content-Length", "-1")) == len(body)
+            assert resp.status == (404 if path == "/nope" else 200)
+        assert conn.sock is not None  # still the same, open connection
+    finally:
+        conn.close()

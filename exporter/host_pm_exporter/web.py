@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from socketserver import ThreadingMixIn
 from typing import Any, Callable
 from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
@@ -116,7 +116,57 @@ def _plain(
     return [body]
 
 
+class _ServerHandler(ServerHandler):
+    http_version = "1.1"
+
+
 class _Handler(WSGIRequestHandler):
+    """wsgiref's handler, but HTTP/1.1 with keep-alive: Prometheus reuses its connection
+    from scrape to scrape, and every response here carries a Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle kept-alive connection is closed after a minute
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes: without this, Nagle's algorithm holds
+        # the body back for the client's delayed ACK (40 ms) on a kept-alive connection
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self._handle_one()
+        while not self.close_connection:
+            self._handle_one()
+
+    def _handle_one(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+            return
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            self.close_connection = True
+            return
+        if not self.parse_request():
+            self.close_connection = True
+            return
+        handler = _ServerHandler(
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=False,
+        )
+        handler.request_handler = self  # type: ignore[attr-defined]
+        handler.run(self.server.get_app())  # type: ignore[attr-defined]
+        self.wfile.flush()
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http: " + format, *args)
 
