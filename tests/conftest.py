@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -170,6 +171,30 @@ def scrape_hosts(hosts: Sequence[str], tmp_path: Path) -> dict[str, str]:
             out[host] = exp.scrape()
         finally:
             assert exp.stop() == 0, exp.stderr()
+    return out
+
+
+_LABELS = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def series(text: str, name: str) -> list[dict[str, str]]:
+    """The label sets of every sample of `name`, in order."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            out.append(dict(_LABELS.findall(line[: line.rindex("}") + 1])))
+        elif line.startswith(name + " "):
+            out.append({})
+    return out
+
+
+def by_label(text: str, name: str, label: str) -> dict[str, float]:
+    """The samples of `name` keyed by one label's value: {"powersave": 4.0, ...}."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels = dict(_LABELS.findall(line[: line.rindex("}") + 1]))
+            out[labels[label]] = float(line.rpartition(" ")[2])
     return out
 
 

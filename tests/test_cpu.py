@@ -12,22 +12,19 @@ from typing import Any
 import pytest
 
 from host_pm_exporter.readers.cpuflags import fingerprint
-from tests.conftest import CPU_HOSTS, FIXTURES, expected, fixture_args, need_tool, samples, scrape_hosts
+from tests.conftest import (
+    CPU_HOSTS,
+    FIXTURES,
+    by_label,
+    expected,
+    fixture_args,
+    need_tool,
+    samples,
+    scrape_hosts,
+    series,
+)
 from tests.fixture_hosts import synthetic_x86
 from tests.hostgen import build
-
-LABELS = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def series(text: str, name: str) -> list[dict[str, str]]:
-    """The label sets of every sample of `name`."""
-    out = []
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            out.append(
-                dict(LABELS.findall(line.partition(" ")[0] if "{" not in line else line[: line.rindex("}") + 1]))
-            )
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -113,10 +110,7 @@ def test_virtualization_and_uuid(host: str, scrapes: dict[str, str]) -> None:
         assert got["host_virt_hardware_supported"] == virt["hardware"]
     assert {d["extension"] for d in series(scrapes[host], "host_virt_extension_info")} == set(virt["extensions"])
     assert got["host_virt_kvm_device_present"] == virt["kvm_device"]
-    assert {
-        d["module"]: got[f'host_virt_kvm_nested{{module="{d["module"]}"}}']
-        for d in series(scrapes[host], "host_virt_kvm_nested")
-    } == virt["nested"]
+    assert by_label(scrapes[host], "host_virt_kvm_nested", "module") == virt["nested"]
     assert got["host_virt_iommu_groups"] == virt["iommu_groups"]
     assert got["host_virt_guest"] == virt["guest"]
     hypervisors = [d["hypervisor"] for d in series(scrapes[host], "host_virt_hypervisor_info")]

@@ -13,8 +13,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PM_HOSTS, expected, fixture_args, need_root, need_tool, samples, scrape_hosts
-from tests.test_cpu import series
+from tests.conftest import (
+    PM_HOSTS,
+    by_label,
+    expected,
+    fixture_args,
+    need_root,
+    need_tool,
+    samples,
+    scrape_hosts,
+    series,
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +64,8 @@ def test_readiness_facts(host: str, scrapes: dict[str, str]) -> None:
 def test_wake_sources(host: str, scrapes: dict[str, str]) -> None:
     got = samples(scrapes[host])
     want = expected(host)["wake"]
-    devices = {
-        d["subsystem"]: got[f'host_pm_wakeup_devices{{subsystem="{d["subsystem"]}"}}']
-        for d in series(scrapes[host], "host_pm_wakeup_devices")
-    }
-    assert devices == want["devices"]
-    nics = {
-        d["interface"]: got[f'host_pm_nic_wakeup_enabled{{interface="{d["interface"]}"}}']
-        for d in series(scrapes[host], "host_pm_nic_wakeup_enabled")
-    }
-    assert nics == want["nics"]
+    assert by_label(scrapes[host], "host_pm_wakeup_devices", "subsystem") == want["devices"]
+    assert by_label(scrapes[host], "host_pm_nic_wakeup_enabled", "interface") == want["nics"]
     for nic in series(scrapes[host], "host_pm_nic_wol_info"):
         assert nic["source"] == "sysfs"  # a fixture tree's interfaces are not this kernel's
     assert got["host_pm_wake_capable"] == want["capable"]
@@ -78,16 +79,8 @@ def test_dvfs(host: str, scrapes: dict[str, str]) -> None:
         assert not any(k.startswith("host_cpufreq_") for k in got)
         return
     assert series(scrapes[host], "host_cpufreq_driver_info") == [{"driver": want["driver"]}]
-    governors = {
-        d["governor"]: got[f'host_cpufreq_governor_cpus{{governor="{d["governor"]}"}}']
-        for d in series(scrapes[host], "host_cpufreq_governor_cpus")
-    }
-    assert governors == want["governors"]
-    epp = {
-        d["preference"]: got[f'host_cpufreq_epp_cpus{{preference="{d["preference"]}"}}']
-        for d in series(scrapes[host], "host_cpufreq_epp_cpus")
-    }
-    assert epp == want["epp"]
+    assert by_label(scrapes[host], "host_cpufreq_governor_cpus", "governor") == want["governors"]
+    assert by_label(scrapes[host], "host_cpufreq_epp_cpus", "preference") == want["epp"]
     assert [got["host_cpufreq_hardware_min_hertz"], got["host_cpufreq_hardware_max_hertz"]] == [
         khz * 1000 for khz in want["hardware_khz"]
     ]

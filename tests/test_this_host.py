@@ -12,8 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import need_root, need_tool, samples
-from tests.test_cpu import series
+from tests.conftest import need_root, need_tool, samples, series
 
 
 @pytest.fixture(scope="module")
