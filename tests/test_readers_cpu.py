@@ -155,3 +155,31 @@ def test_garbage_in_a_topology_list_fails_topology_not_cpu(tmp_path: Path, expor
     assert got['host_exporter_collector_success{collector="cache"}'] == 1  # reads the lists itself instead
     assert got['host_cpu_cache_instances{level="2",type="Unified"}'] == 24
     assert "host_cpu_cores" not in got
+
+
+def test_short_reads_outside_sysfs_are_read_to_the_end(tmp_path: Path) -> None:
+    """procfs seq files stop a read at a record boundary: /proc/cpuinfo of a big host
+    comes in many short reads. A pipe under the procfs root behaves the same way."""
+    import os
+    import threading
+    import time
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    fifo = proc / "cpuinfo"
+    os.mkfifo(fifo)
+    blocks = [f"processor\t: {n}\nvendor_id\t: GenuineIntel\nflags\t\t: fpu lm\n\n" * 40 for n in range(3)]
+
+    def writer() -> None:
+        with open(fifo, "w") as out:
+            for block in blocks:
+                out.write(block)
+                out.flush()
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    text = HostFS(procfs=str(proc), sysfs=str(tmp_path / "sys")).read(str(fifo))
+    thread.join()
+    assert text == "".join(blocks)
+    assert len(text) > 4096

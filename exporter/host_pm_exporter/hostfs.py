@@ -31,6 +31,7 @@ class HostFS:
         self.procfs = procfs.rstrip("/") or "/"
         self.sysfs = sysfs.rstrip("/") or "/"
         self.rootfs = rootfs.rstrip("/") or "/"
+        self._sysfs_prefix = self.sysfs.rstrip("/") + "/"
 
     def proc(self, *parts: str) -> str:
         return os.path.join(self.procfs, *parts)
@@ -41,13 +42,14 @@ class HostFS:
     def root(self, *parts: str) -> str:
         return os.path.join(self.rootfs, *parts)
 
-    @staticmethod
-    def read(path: str) -> str | None:
+    def read(self, path: str) -> str | None:
         """The text of `path`, or ``None`` when it does not exist.
 
         Uses `os.open`/`os.read` (half the cost of `open().read()` on sysfs's small
         files; this is the hot path of a big host's scrape).  A sysfs attribute comes
-        whole in the first read; longer files (/proc/cpuinfo) are read to the end.
+        whole in one read of a page, so a short read under the sysfs root is the end;
+        anything else (procfs's seq files stop short at record boundaries) is read
+        until the kernel says end of file.
         """
         try:
             fd = _open(path, _FLAGS)
@@ -57,9 +59,9 @@ class HostFS:
             raise ReadError(f"{path}: {err.strerror or err}") from None
         try:
             data = _read(fd, _CHUNK)
-            if len(data) == _CHUNK:
+            if len(data) == _CHUNK or (data and not path.startswith(self._sysfs_prefix)):
                 chunks = [data]
-                while chunk := _read(fd, 1 << 20):
+                while chunk := _read(fd, 1 << 16):
                     chunks.append(chunk)
                 data = b"".join(chunks)
         except OSError as err:

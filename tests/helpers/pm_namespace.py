@@ -54,7 +54,7 @@ def main() -> None:
                 "probe_answers": probe.answers,
                 "probe_error": probe.error,
                 "kernel": kernel,
-                "state": HostFS.read("/sys/power/state"),
+                "state": HostFS().read("/sys/power/state"),
             }
         )
     )
