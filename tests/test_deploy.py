@@ -111,6 +111,7 @@ def test_dockerfile_shape() -> None:
     assert any("WITH_PM_UTILS" in i["value"] for i in runtime if i["instruction"] == "ARG"), "pm-utils optional"
     entry = [i["value"] for i in runtime if i["instruction"] == "ENTRYPOINT"][-1]
     assert "/opt/host-pm-exporter/bin/host-pm-exporter" in entry
+    assert entry.startswith('["/usr/bin/tini", "--"'), "an init reaps killed probes' children"
 
 
 def test_container_command_runs_as_nobody_and_passes_its_healthcheck(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ _CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16
 class ReadError(Exception):
     """A file is there but its content cannot be had or understood."""
 
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
 
 class HostFS:
     """Reads files of one host, rooted at the configured procfs, sysfs and rootfs."""
@@ -56,7 +60,7 @@ class HostFS:
         except OSError as err:
             if err.errno in _ABSENT:
                 return None
-            raise ReadError(f"{path}: {err.strerror or err}") from None
+            raise ReadError(f"{path}: {err.strerror or err}", err.errno) from None
         try:
             data = _read(fd, _CHUNK)
             if len(data) == _CHUNK or (data and not path.startswith(self._sysfs_prefix)):
@@ -65,7 +69,7 @@ class HostFS:
                     chunks.append(chunk)
                 data = b"".join(chunks)
         except OSError as err:
-            raise ReadError(f"{path}: {err.strerror or err}") from None
+            raise ReadError(f"{path}: {err.strerror or err}", err.errno) from None
         finally:
             _close(fd)
         if b"\x00" in data:

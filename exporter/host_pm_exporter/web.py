@@ -46,25 +46,19 @@ def make_app(
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
         if path != telemetry_path and path not in static:
-            return _plain(start_response, "404 Not Found", f"404 page not found: {path}\n")
-        if method not in ("GET", "HEAD"):
-            return _plain(
-                start_response,
-                "405 Method Not Allowed",
-                f"method {method} not allowed\n",
-                [("Allow", _ALLOWED)],
+            status, headers, body = _text("404 Not Found", f"404 page not found: {path}\n")
+        elif method not in ("GET", "HEAD"):
+            status, headers, body = _text(
+                "405 Method Not Allowed", f"method {method} not allowed\n", [("Allow", _ALLOWED)]
             )
-        try:
-            if path == telemetry_path:
-                status, headers, body = _metrics(registry, environ)
-            else:
-                status, headers, body = static[path]
-        except Exception:  # never a traceback to the client
-            log.exception("request failed", extra={"path": path})
-            return _plain(start_response, "500 Internal Server Error", "internal error\n")
-        headers = [*headers, ("Content-Length", str(len(body)))]
-        start_response(status, headers)
-        return [b""] if method == "HEAD" else [body]
+        else:
+            try:
+                status, headers, body = _metrics(registry, environ) if path == telemetry_path else static[path]
+            except Exception:  # never a traceback to the client
+                log.exception("request failed", extra={"path": path})
+                status, headers, body = _text("500 Internal Server Error", "internal error\n")
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [b""] if method == "HEAD" else [body]  # HEAD: the headers of GET, no body
 
     return app
 
@@ -104,16 +98,8 @@ class _NameFilter(Collector):
                 yield copy
 
 
-def _plain(
-    start_response: StartResponse,
-    status: str,
-    text: str,
-    extra: list[tuple[str, str]] | None = None,
-) -> list[bytes]:
-    body = text.encode()
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    start_response(status, headers + (extra or []))
-    return [body]
+def _text(status: str, text: str, extra: list[tuple[str, str]] | None = None) -> _Response:
+    return status, [("Content-Type", "text/plain; charset=utf-8"), *(extra or [])], text.encode()
 
 
 class _ServerHandler(ServerHandler):
@@ -142,7 +128,7 @@ class _Handler(WSGIRequestHandler):
     def _handle_one(self) -> None:
         try:
             self.raw_requestline = self.rfile.readline(65537)
-        except (TimeoutError, ConnectionError):
+        except OSError:  # idle timeout (socket.timeout on 3.9), reset by the peer
             self.close_connection = True
             return
         if not self.raw_requestline:
@@ -156,6 +142,10 @@ class _Handler(WSGIRequestHandler):
         if not self.parse_request():
             self.close_connection = True
             return
+        if self.headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in self.headers:
+            # No route takes a body, and it is never read: answer, then close, rather
+            # than parse the body as the next request.
+            self.close_connection = True
         handler = _ServerHandler(
             self.rfile,
             self.wfile,  # type: ignore[arg-type]

@@ -9,10 +9,15 @@ count as supported; an error leaves the operation unknown.  The bus is the one
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 from jeepney import DBusAddress, MessageType, new_method_call
-from jeepney.io.blocking import open_dbus_connection
+from jeepney.bus import get_bus
+from jeepney.bus_messages import message_bus
+from jeepney.io.blocking import DBusConnection, DBusConnectionBase, Proxy, prep_socket
+from jeepney.io.common import MessageFilters
+from jeepney.wrappers import DBusErrorResponse
 
 from host_pm_exporter.probes import ProbeResult, once
 
@@ -52,9 +57,14 @@ def _ask(address: str, deadline: float, result: ProbeResult) -> str | None:
         interface="org.freedesktop.login1.Manager",
     )
     try:
-        conn = open_dbus_connection(address, auth_timeout=_left(deadline))
+        sock = prep_socket(get_bus(address), timeout=_left(deadline))
     except (OSError, ValueError) as err:
         return f"system D-Bus not reachable at {address}: {err}"
+    try:
+        conn = _Connection(sock, _left(deadline))
+    except (OSError, DBusErrorResponse) as err:  # TimeoutError included
+        sock.close()
+        return f"system D-Bus at {address} did not answer Hello: {err or 'timed out'}"
     errors = []
     with conn:
         for operation, method in METHODS.items():
@@ -82,6 +92,17 @@ def _ask(address: str, deadline: float, result: ProbeResult) -> str | None:
             result.raw[operation] = answer
             result.answers[operation] = answer in ("yes", "challenge")
     return "; ".join(errors) if errors else None
+
+
+class _Connection(DBusConnection):  # type: ignore[misc]
+    """jeepney's blocking connection, but its Hello to the bus is bounded in time:
+    a bus that authenticates and then says nothing must not hold the probe forever."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        DBusConnectionBase.__init__(self, sock, enable_fds=False)
+        self._filters = MessageFilters()
+        self.bus_proxy = Proxy(message_bus, self, timeout=max(0.001, timeout))
+        self.unique_name = self.bus_proxy.Hello()[0]
 
 
 def _left(deadline: float) -> float:

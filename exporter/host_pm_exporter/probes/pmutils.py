@@ -73,7 +73,11 @@ def _run(path: str, timeout: float, start: float, result: ProbeResult) -> str | 
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the command and everything in its session, and reap it: no zombie left."""
+    """Kill the command and everything in its session, and reap it: no zombie left.
+    The wait is bounded: a process stuck in the kernel (D state) must not hang the
+    probe; Popen reaps it later. The script's own children are re-parented to the
+    init, which reaps them: in the container image, that is tini."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(1.0)

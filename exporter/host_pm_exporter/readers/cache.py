@@ -21,7 +21,7 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 class CacheSummary:
     level: int
     type: str  # Data, Instruction, Unified
-    size_bytes: int  # all instances together, as lscpu prints it
+    size_bytes: int | None  # all instances together, as lscpu prints it; None when unknown
     instances: int
 
 
@@ -60,19 +60,19 @@ def read_caches(
         by_kind.setdefault(kind_of(cpu), []).append(cpu)
     levels = [g for g in (groups.core, groups.cluster, groups.die, groups.package) if g is not None] if groups else []
     group_of = [{cpu: group for group in level for cpu in group} for level in levels]
-    totals: dict[tuple[int, str], list[int]] = {}
+    totals: dict[tuple[int, str], list[int | None]] = {}
     for index in indexes:
         # Instances of this index, by the CPUs that share them: a cache shared by CPUs
         # of two kinds (an L3 over P- and E-cores) is one instance.
-        instances: dict[frozenset[int], tuple[int, str, int]] = {}
+        instances: dict[frozenset[int], tuple[int, str, int | None]] = {}
         for members in by_kind.values():
             path = f"{base}/cpu{{}}/cache/{index}"
             _instances(fs, path, members=members, online=online_set, levels=levels, group_of=group_of, out=instances)
         for level, ctype, size in instances.values():
             total = totals.setdefault((level, ctype), [0, 0])
-            total[0] += size
-            total[1] += 1
-    return [CacheSummary(level, ctype, size, count) for (level, ctype), (size, count) in sorted(totals.items())]
+            total[0] = None if size is None or total[0] is None else total[0] + size
+            total[1] = (total[1] or 0) + 1
+    return [CacheSummary(level, ctype, size, count or 0) for (level, ctype), (size, count) in sorted(totals.items())]
 
 
 def _instances(
@@ -83,7 +83,7 @@ def _instances(
     online: frozenset[int],
     levels: list[list[frozenset[int]]],
     group_of: list[dict[int, frozenset[int]]],
-    out: dict[frozenset[int], tuple[int, str, int]],
+    out: dict[frozenset[int], tuple[int, str, int | None]],
 ) -> None:
     """Add the instances of one cache index over the CPUs of one kind to `out`."""
     rep = members[0]
@@ -110,10 +110,12 @@ def _instances(
         covered |= group
 
 
-def _describe(fs: HostFS, path: str) -> tuple[int, str, int]:
+def _describe(fs: HostFS, path: str) -> tuple[int, str, int | None]:
+    """Level, type and size of a cache.  The kernel leaves out ``size`` when firmware
+    does not say it (arm64 guests, some boards): the size is then unknown."""
     level, ctype, size = (fs.read(f"{path}/{name}") for name in ("level", "type", "size"))
-    if level is None or ctype is None or size is None:
-        raise ParseError(f"{path}: level, type or size missing")
+    if level is None or ctype is None:
+        raise ParseError(f"{path}: level or type missing")
     if not level.strip().isdigit():
         raise ParseError(f"{path}/level: not a number")
-    return int(level), ctype.strip(), parse_cache_size(size)
+    return int(level), ctype.strip(), parse_cache_size(size) if size is not None else None

@@ -257,18 +257,15 @@ def _parse_s390x(text: str) -> list[CpuEntry]:
             stepping=parts.get("version", ""),
         )
         cpus.append(CpuEntry(cpu=number, kind=kind, flags=features, bugs=""))
-    # Newer kernels add per-CPU blocks with topology ids.
+    # Newer kernels add per-CPU blocks with topology ids, by CPU number (online CPUs only).
+    index = {entry.cpu: i for i, entry in enumerate(cpus)}
     for block in text.split("\n\n")[1:]:
         ids = dict(_PER_CPU.findall(block))
-        if "cpu number" in ids and int(ids["cpu number"]) < len(cpus):
-            i = int(ids["cpu number"])
+        if "cpu number" in ids and int(ids["cpu number"]) in index:
+            i = index[int(ids["cpu number"])]
             entry = cpus[i]
-            cpus[i] = CpuEntry(
-                entry.cpu,
-                entry.kind,
-                entry.flags,
-                entry.bugs,
-                int(ids["physical id"]) if "physical id" in ids else None,
-                int(ids["core id"]) if "core id" in ids else None,
+            cpus[i] = entry._replace(
+                package=int(ids["physical id"]) if "physical id" in ids else None,
+                core=int(ids["core id"]) if "core id" in ids else None,
             )
     return cpus

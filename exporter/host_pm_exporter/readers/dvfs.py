@@ -3,11 +3,12 @@ preference, summed over cpufreq policies (no per-CPU series)."""
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.readers import ParseError
 from host_pm_exporter.readers.cpulist import parse_cpulist
 
@@ -77,38 +78,65 @@ def read_dvfs(fs: HostFS, kind_of: Callable[[int], Hashable], online: frozenset[
     first = f"{base}/{policies[0]}"
     has_epp = fs.exists(f"{first}/energy_performance_preference")
     has_boost = not facts.boost_global and fs.exists(f"{first}/boost")
-    hardware: dict[Hashable, tuple[int | None, int | None]] = {}
+    reader = _PolicyReader(fs, facts, kind_of, per_cpu=per_cpu, has_epp=has_epp, has_boost=has_boost)
     for policy in policies:
-        path = f"{base}/{policy}"
-        if per_cpu:
-            cpus = frozenset((int(policy[6:]),))
+        try:
+            reader.read(f"{base}/{policy}", int(policy[6:]))
+        except ReadError as err:
+            if err.errno != errno.EBUSY:
+                raise
+            # The policy of CPUs that are all offline stays, and every read of it fails
+            # with EBUSY: it has no CPU to count.
+    for low, high in reader.hardware.values():
+        facts.hardware_min_khz = _min(facts.hardware_min_khz, low)
+        facts.hardware_max_khz = _max(facts.hardware_max_khz, high)
+    return facts
+
+
+class _PolicyReader:
+    """Adds one cpufreq policy's facts to the host's."""
+
+    def __init__(
+        self,
+        fs: HostFS,
+        facts: DvfsFacts,
+        kind_of: Callable[[int], Hashable],
+        *,
+        per_cpu: bool,
+        has_epp: bool,
+        has_boost: bool,
+    ) -> None:
+        self.fs, self.facts, self.kind_of = fs, facts, kind_of
+        self.per_cpu, self.has_epp, self.has_boost = per_cpu, has_epp, has_boost
+        self.hardware: dict[Hashable, tuple[int | None, int | None]] = {}
+
+    def read(self, path: str, first_cpu: int) -> None:
+        fs, facts = self.fs, self.facts
+        if self.per_cpu:
+            cpus = frozenset((first_cpu,))
         else:
             cpus_text = fs.read(f"{path}/affected_cpus")
             cpus = parse_cpulist(cpus_text.replace(" ", ",")) if cpus_text is not None else frozenset()
         if not cpus:
-            continue  # every CPU of the policy is offline
+            return  # every CPU of the policy is offline
         if facts.driver is None:
             driver = fs.read(f"{path}/scaling_driver")
             facts.driver = driver.strip() if driver is not None else None
         _count(facts.governor_cpus, fs.read(f"{path}/scaling_governor"), len(cpus))
-        if has_epp:
+        if self.has_epp:
             _count(facts.epp_cpus, fs.read(f"{path}/energy_performance_preference"), len(cpus))
         facts.scaling_min_khz = _min(facts.scaling_min_khz, _khz(fs.read(f"{path}/scaling_min_freq"), path))
         facts.scaling_max_khz = _max(facts.scaling_max_khz, _khz(fs.read(f"{path}/scaling_max_freq"), path))
-        kind = kind_of(min(cpus))
-        if kind not in hardware:
-            hardware[kind] = (
+        kind = self.kind_of(min(cpus))
+        if kind not in self.hardware:
+            self.hardware[kind] = (
                 _khz(fs.read(f"{path}/cpuinfo_min_freq"), path),
                 _khz(fs.read(f"{path}/cpuinfo_max_freq"), path),
             )
-        if has_boost:
+        if self.has_boost:
             per_policy = fs.read(f"{path}/boost")  # amd-pstate on 6.11+
             if per_policy is not None:
                 facts.boost = bool(facts.boost) or per_policy.strip() == "1"
-    for low, high in hardware.values():
-        facts.hardware_min_khz = _min(facts.hardware_min_khz, low)
-        facts.hardware_max_khz = _max(facts.hardware_max_khz, high)
-    return facts
 
 
 def _count(counts: dict[str, int], text: str | None, cpus: int) -> None:

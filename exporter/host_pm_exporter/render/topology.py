@@ -87,8 +87,10 @@ def cache(caches: list[CacheSummary], _options: RenderOptions) -> Iterator[Metri
     )
     for summary in caches:
         labels = [str(summary.level), summary.type]
-        size.add_metric(labels, summary.size_bytes)
+        if summary.size_bytes is not None:
+            size.add_metric(labels, summary.size_bytes)
         instances.add_metric(labels, summary.instances)
-    if caches:
+    if size.samples:
         yield size
+    if caches:
         yield instances
