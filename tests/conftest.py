@@ -198,6 +198,16 @@ def by_label(text: str, name: str, label: str) -> dict[str, float]:
     return out
 
 
+def raw_request(port: int, data: bytes) -> bytes:
+    """Send raw bytes to a loopback server and read until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def samples(text: str) -> dict[str, float]:
     """Sample lines of an exposition, keyed by name{labels} as printed."""
     out = {}

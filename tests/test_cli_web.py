@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from host_pm_exporter import __version__
-from tests.conftest import exporter_command, fixture_args, samples, start_exporter
+from tests.conftest import exporter_command, fixture_args, raw_request, samples, start_exporter
 
 BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
 
@@ -126,15 +126,6 @@ def test_name_filter(exporter: Any) -> None:
     _, _, body = exp.get("/metrics?name[]=host_pm_supported")
     names = {k.split("{")[0] for k in samples(body.decode())}
     assert names == {"host_pm_supported"}
-
-
-def raw_request(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(4096):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_malformed_request_gets_400_and_the_server_lives_on(exporter: Any) -> None:

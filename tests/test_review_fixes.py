@@ -16,7 +16,7 @@ from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import logind
 from host_pm_exporter.readers.cpuinfo import parse_cpuinfo
 from host_pm_exporter.readers.dvfs import read_dvfs
-from tests.conftest import FIXTURES, by_label, fixture_args, samples, series
+from tests.conftest import FIXTURES, by_label, fixture_args, raw_request, samples, series
 
 
 class OfflinePolicyFS(HostFS):
@@ -61,18 +61,9 @@ def test_caches_without_a_size_still_count(tmp_path: Path, exporter: Any) -> Non
     assert not any(k.startswith("host_cpu_cache_size_bytes") for k in got)
 
 
-def exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def test_head_errors_have_no_body_on_a_kept_alive_connection(exporter: Any) -> None:
     exp = exporter([*fixture_args("server-s3"), "--pm.probes=kernel"])
-    reply = exchange(
+    reply = raw_request(
         exp.port,
         b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
@@ -84,7 +75,7 @@ def test_head_errors_have_no_body_on_a_kept_alive_connection(exporter: Any) -> N
 
 def test_a_request_body_is_not_read_as_the_next_request(exporter: Any) -> None:
     exp = exporter([*fixture_args("server-s3"), "--pm.probes=kernel"])
-    reply = exchange(
+    reply = raw_request(
         exp.port,
         b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na=bGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
     )
