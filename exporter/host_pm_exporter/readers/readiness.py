@@ -22,7 +22,7 @@ class Swap:
     used_bytes: int
     priority: int
     usable: bool  # for hibernation
-    reason: str  # why not usable: zram, deleted, type, other_than_resume; "" when usable
+    reason: str  # why not usable: zram, deleted, type, not_resume_target; "" when usable
 
     @property
     def free_bytes(self) -> int:
@@ -112,7 +112,8 @@ def read_readiness(fs: HostFS) -> ReadinessFacts:
     resume = parse_devno(resume_text) if resume_text is not None else None
     offset = _int_file(fs, fs.sys("power", "resume_offset"))
     rows = parse_swaps(swaps_text) if swaps_text is not None else []
-    swaps = [_classify(fs, row, resume, offset) for row in rows]
+    devnos = _partition_devnos(fs, rows) if resume is not None else {}
+    swaps = [_classify(row, resume, offset, devnos) for row in rows]
     usable = [s for s in swaps if s.usable]
     # The highest priority, then the most free space (systemd's "priority or free"
     # comparison depends on the order of /proc/swaps; this does not).
@@ -128,15 +129,34 @@ def read_readiness(fs: HostFS) -> ReadinessFacts:
     )
 
 
+def _partition_devnos(fs: HostFS, rows: list[tuple[str, str, int, int, int]]) -> dict[str, tuple[int, int] | None]:
+    """Device numbers of the swap partitions (/sys/class/block/<name>/dev), read once."""
+    devnos: dict[str, tuple[int, int] | None] = {}
+    for path, kind, *_ in rows:
+        if kind == "partition":
+            text = fs.read(fs.sys("class", "block", os.path.basename(path), "dev"))
+            devnos[path] = parse_devno(text) if text is not None else None
+    return devnos
+
+
 def _classify(
-    fs: HostFS, row: tuple[str, str, int, int, int], resume: tuple[int, int] | None, offset: int | None
+    row: tuple[str, str, int, int, int],
+    resume: tuple[int, int] | None,
+    offset: int | None,
+    devnos: dict[str, tuple[int, int] | None],
 ) -> Swap:
     path, kind, size, used, priority = row
-    reason = _unusable(fs, path, kind, resume, offset)
+    reason = _unusable(path, kind, resume, offset, devnos)
     return Swap(path, kind, size, used, priority, usable=not reason, reason=reason)
 
 
-def _unusable(fs: HostFS, path: str, kind: str, resume: tuple[int, int] | None, offset: int | None) -> str:
+def _unusable(
+    path: str,
+    kind: str,
+    resume: tuple[int, int] | None,
+    offset: int | None,
+    devnos: dict[str, tuple[int, int] | None],
+) -> str:
     """Why a swap area cannot take the hibernation image ("" when it can)."""
     if kind == "file" and path.endswith(("\\040(deleted)", " (deleted)")):
         reason = "deleted"
@@ -149,18 +169,7 @@ def _unusable(fs: HostFS, path: str, kind: str, resume: tuple[int, int] | None, 
     elif kind == "file":
         # A swap file is the target through resume= (its file system's device) plus
         # resume_offset; its device and first extent cannot be checked without root.
-        reason = "" if offset and not _is_swap_partition_devno(fs, resume) else "not_resume_target"
+        reason = "" if offset and resume not in devnos.values() else "not_resume_target"
     else:
-        devno = fs.read(fs.sys("class", "block", os.path.basename(path), "dev"))
-        reason = "" if devno is not None and parse_devno(devno) == resume else "not_resume_target"
+        reason = "" if devnos.get(path) == resume else "not_resume_target"
     return reason
-
-
-def _is_swap_partition_devno(fs: HostFS, devno: tuple[int, int]) -> bool:
-    swaps_text = fs.read(fs.proc("swaps")) or ""
-    for path, kind, *_ in parse_swaps(swaps_text) if swaps_text else []:
-        if kind == "partition":
-            text = fs.read(fs.sys("class", "block", os.path.basename(path), "dev"))
-            if text is not None and parse_devno(text) == devno:
-                return True
-    return False

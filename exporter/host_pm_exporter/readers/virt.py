@@ -94,25 +94,26 @@ def detect_hypervisor(fs: HostFS, cpuinfo: CpuInfo | None) -> str | None:
 
 
 def _dmi_hypervisor(fs: HostFS) -> str | None:
+    """systemd-detect-virt's DMI check: each file's value against the prefix table."""
+    values = {}
     for name in _DMI_FILES:
         try:
             text = fs.read(fs.sys("class", "dmi", "id", name))
         except ReadError:
             continue
-        if text is None:
+        if text is not None:
+            values[name] = text.strip()
+    for name in _DMI_FILES:
+        value = values.get(name)
+        if value is None:
             continue
-        value = text.strip()
         for prefix, hypervisor in DMI_HYPERVISORS:
             if value.startswith(prefix):
                 return hypervisor
-        if name == "product_name" and value == "Virtual Machine" and _vendor_is_microsoft(fs):
+        if (
+            name == "product_name"
+            and value == "Virtual Machine"
+            and values.get("sys_vendor") == "Microsoft Corporation"
+        ):
             return "microsoft"
     return None
-
-
-def _vendor_is_microsoft(fs: HostFS) -> bool:
-    try:
-        vendor = fs.read(fs.sys("class", "dmi", "id", "sys_vendor"))
-    except ReadError:
-        return False
-    return vendor is not None and vendor.strip() == "Microsoft Corporation"
