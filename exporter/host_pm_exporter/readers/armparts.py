@@ -7,7 +7,7 @@ here; anything else keeps its raw ids.
 
 from __future__ import annotations
 
-from host_pm_exporter.readers.cpuinfo import CpuKind
+from host_pm_exporter.readers.cpukind import CpuKind
 
 IMPLEMENTERS = {
     0x41: "ARM",

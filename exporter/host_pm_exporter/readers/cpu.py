@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host_pm_exporter.readers.cpuflags import fingerprint, x86_64_level
-from host_pm_exporter.readers.cpuinfo import CpuInfo, CpuKind
+from host_pm_exporter.readers.cpuinfo import CpuInfo
+from host_pm_exporter.readers.cpukind import CpuKind
 from host_pm_exporter.readers.vulnerabilities import Vulnerability
 
 

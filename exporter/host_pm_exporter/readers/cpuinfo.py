@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers.armparts import arm_kind
+from host_pm_exporter.readers.cpukind import CpuKind
 
 # The lines this exporter uses, of every architecture; everything else is skipped by
 # the regular expression engine, not by Python.
@@ -25,18 +27,6 @@ _PER_CPU_KEYS = ("processor", "physical id", "core id")
 _LINE = re.compile(r"^([^:\n]*?)\s*:[ \t]?(.*)$", re.MULTILINE)
 _PER_CPU = re.compile(r"^(cpu number|physical id|core id)\s*:\s*(\d+)\s*$", re.MULTILINE)
 _S390_PROCESSOR = re.compile(r"^processor (\d+): (.*)$", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class CpuKind:
-    """The identity of a kind of CPU, as host_cpu_info labels it."""
-
-    vendor: str = ""
-    model_name: str = ""
-    family: str = ""
-    model: str = ""
-    stepping: str = ""
-    microcode: str = ""
 
 
 class CpuEntry(NamedTuple):
@@ -188,8 +178,6 @@ def _parse_blocks(text: str, arch: str) -> list[CpuEntry]:
 
 def _identity(fields: dict[str, str], arch: str) -> tuple[CpuKind, str, str]:
     if arch == "aarch64":
-        from host_pm_exporter.readers.armparts import arm_kind  # noqa: PLC0415 - arm only
-
         return arm_kind(fields), fields.get("Features", ""), ""
     if arch == "ppc64le":
         cpu = fields.get("cpu", "")
