@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 # Missing files and missing parents both mean "absent".
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
 _FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _open, _read, _close = os.open, os.read, os.close
 _CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16K buffers cost more.)
+_UNSIGNED = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() also takes "²"
+_SIGNED = re.compile(r"-?[0-9]{1,20}")
 
 
 class ReadError(Exception):
@@ -78,6 +81,21 @@ class HostFS:
             return data.decode()
         except UnicodeDecodeError:
             raise ReadError(f"{path}: not text") from None
+
+    def read_int(self, path: str, *, signed: bool = False) -> int | None:
+        """The one decimal integer in `path` (a sysfs attribute such as ``1800000\\n``),
+        or ``None`` when the file does not exist; absent is never 0.
+
+        Anything else (empty, words, a sign where none belongs, more than 20 digits)
+        raises `ReadError` naming the file.
+        """
+        text = self.read(path)
+        if text is None:
+            return None
+        value = text.strip()
+        if not (_SIGNED if signed else _UNSIGNED).fullmatch(value):
+            raise ReadError(f"{path}: not {'an' if signed else 'a non-negative'} integer: {value[:40]!r}")
+        return int(value)
 
     @staticmethod
     def exists(path: str) -> bool:

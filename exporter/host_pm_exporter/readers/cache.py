@@ -113,9 +113,8 @@ def _instances(
 def _describe(fs: HostFS, path: str) -> tuple[int, str, int | None]:
     """Level, type and size of a cache.  The kernel leaves out ``size`` when firmware
     does not say it (arm64 guests, some boards): the size is then unknown."""
-    level, ctype, size = (fs.read(f"{path}/{name}") for name in ("level", "type", "size"))
+    level = fs.read_int(f"{path}/level")
+    ctype, size = fs.read(f"{path}/type"), fs.read(f"{path}/size")
     if level is None or ctype is None:
         raise ParseError(f"{path}: level or type missing")
-    if not level.strip().isdigit():
-        raise ParseError(f"{path}/level: not a number")
-    return int(level), ctype.strip(), parse_cache_size(size) if size is not None else None
+    return level, ctype.strip(), parse_cache_size(size) if size is not None else None

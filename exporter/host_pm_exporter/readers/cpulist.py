@@ -5,6 +5,10 @@ from __future__ import annotations
 from host_pm_exporter.readers import ParseError
 
 
+def _digits(word: str) -> bool:
+    return word.isascii() and word.isdigit() and len(word) <= 10
+
+
 def parse_cpulist(text: str) -> frozenset[int]:
     """Parse a cpulist; an empty line is the empty set.
 
@@ -19,7 +23,7 @@ def parse_cpulist(text: str) -> frozenset[int]:
     cpus: set[int] = set()
     for part in text.split(","):
         first, dash, last = part.partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()):
+        if not _digits(first) or (dash and not _digits(last)):
             raise ParseError(f"bad cpulist {text[:60]!r}")
         if dash:
             lo, hi = int(first), int(last)

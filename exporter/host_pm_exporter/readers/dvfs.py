@@ -9,7 +9,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from host_pm_exporter.hostfs import HostFS, ReadError
-from host_pm_exporter.readers import ParseError
 from host_pm_exporter.readers.cpulist import parse_cpulist
 
 
@@ -25,15 +24,6 @@ class DvfsFacts:
     boost: bool | None = None
     pstate: tuple[str, str] | None = None  # (intel_pstate | amd_pstate, status)
     boost_global: bool = False  # boost came from a host-wide switch, not per policy
-
-
-def _khz(text: str | None, path: str) -> int | None:
-    if text is None:
-        return None
-    value = text.strip()
-    if not value.isdigit():
-        raise ParseError(f"{path}: not a frequency")
-    return int(value)
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -125,13 +115,13 @@ class _PolicyReader:
         _count(facts.governor_cpus, fs.read(f"{path}/scaling_governor"), len(cpus))
         if self.has_epp:
             _count(facts.epp_cpus, fs.read(f"{path}/energy_performance_preference"), len(cpus))
-        facts.scaling_min_khz = _min(facts.scaling_min_khz, _khz(fs.read(f"{path}/scaling_min_freq"), path))
-        facts.scaling_max_khz = _max(facts.scaling_max_khz, _khz(fs.read(f"{path}/scaling_max_freq"), path))
+        facts.scaling_min_khz = _min(facts.scaling_min_khz, fs.read_int(f"{path}/scaling_min_freq"))
+        facts.scaling_max_khz = _max(facts.scaling_max_khz, fs.read_int(f"{path}/scaling_max_freq"))
         kind = self.kind_of(min(cpus))
         if kind not in self.hardware:
             self.hardware[kind] = (
-                _khz(fs.read(f"{path}/cpuinfo_min_freq"), path),
-                _khz(fs.read(f"{path}/cpuinfo_max_freq"), path),
+                fs.read_int(f"{path}/cpuinfo_min_freq"),
+                fs.read_int(f"{path}/cpuinfo_max_freq"),
             )
         if self.has_boost:
             per_policy = fs.read(f"{path}/boost")  # amd-pstate on 6.11+

@@ -47,15 +47,6 @@ def parse_distance(text: str) -> list[int]:
         raise ParseError(f"bad distance row {text.strip()[:60]!r}") from None
 
 
-def _int(text: str | None, path: str) -> int:
-    if text is None:
-        return 0
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ParseError(f"{path}: not a number") from None
-
-
 def read_numa(fs: HostFS) -> list[NumaNode] | None:
     """The online NUMA nodes; ``None`` when the kernel has no node directory."""
     base = fs.sys("devices", "system", "node")
@@ -78,10 +69,10 @@ def read_numa(fs: HostFS) -> list[NumaNode] | None:
         for entry in fs.listdir(f"{path}/hugepages") or []:
             match = _HUGEPAGES_DIR.fullmatch(entry)
             if match:
-                size = int(match.group(1)) * 1024
-                total = _int(fs.read(f"{path}/hugepages/{entry}/nr_hugepages"), entry)
-                free = _int(fs.read(f"{path}/hugepages/{entry}/free_hugepages"), entry)
-                hugepages[size] = (total, free)
+                total = fs.read_int(f"{path}/hugepages/{entry}/nr_hugepages")
+                free = fs.read_int(f"{path}/hugepages/{entry}/free_hugepages")
+                if total is not None and free is not None:  # absent is no sample, not 0
+                    hugepages[int(match.group(1)) * 1024] = (total, free)
         nodes.append(
             NumaNode(
                 node=node,

@@ -96,21 +96,12 @@ def parse_devno(text: str) -> tuple[int, int] | None:
     return None if devno == (0, 0) else devno
 
 
-def _int_file(fs: HostFS, path: str) -> int | None:
-    text = fs.read(path)
-    if text is None:
-        return None
-    if not text.strip().isdigit():
-        raise ParseError(f"{path}: not a number")
-    return int(text.strip())
-
-
 def read_readiness(fs: HostFS) -> ReadinessFacts:
     swaps_text = fs.read(fs.proc("swaps"))
     meminfo = fs.read(fs.proc("meminfo"))
     resume_text = fs.read(fs.sys("power", "resume"))
     resume = parse_devno(resume_text) if resume_text is not None else None
-    offset = _int_file(fs, fs.sys("power", "resume_offset"))
+    offset = fs.read_int(fs.sys("power", "resume_offset"))
     rows = parse_swaps(swaps_text) if swaps_text is not None else []
     devnos = _partition_devnos(fs, rows) if resume is not None else {}
     swaps = [_classify(row, resume, offset, devnos) for row in rows]
@@ -125,7 +116,7 @@ def read_readiness(fs: HostFS) -> ReadinessFacts:
         resume=resume,
         resume_offset=offset,
         efi=fs.exists(fs.sys("firmware", "efi")),
-        image_size_bytes=_int_file(fs, fs.sys("power", "image_size")),
+        image_size_bytes=fs.read_int(fs.sys("power", "image_size")),
     )
 
 
