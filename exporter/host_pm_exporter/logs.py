@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 LEVELS = {
@@ -29,6 +30,9 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
     if record.exc_info and record.exc_info[1] is not None:
         err = record.exc_info[1]
         fields["err"] = f"{type(err).__name__}: {err}"
+        # The whole stack as one field: the formatter escapes its newlines, so a record
+        # stays one line and a reader bug can still be traced to its line.
+        fields["stack"] = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
     return fields
 
 
