@@ -11,35 +11,22 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from host_pm_exporter import __version__, logs
+from host_pm_exporter.collectors import REGISTRY, Collector, enabled
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.render.metrics import SnapshotCollector
 from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.snapshot import GATHERERS, SnapshotConfig, build_snapshot
+from host_pm_exporter.snapshot import SnapshotConfig, build_snapshot
 from host_pm_exporter.web import make_app, make_server, parse_listen_address, serve_until_stopped
 
 log = logging.getLogger("host_pm_exporter.cli")
 
 DEFAULT_PORT = 8731
-COLLECTOR_HELP = {
-    "power": "sleep states from /sys/power: host_pm_supported and the raw mode lists",
-    "lockdown": "kernel lockdown level from /sys/kernel/security/lockdown",
-    "cpu": "CPU identity per kind, flags, features fingerprint, x86-64 level, bugs, vulnerabilities",
-    "topology": "sockets, dies, clusters, cores, threads per core; logical CPUs by state",
-    "numa": "NUMA nodes: memory, CPUs, distances, huge pages",
-    "cache": "CPU caches per level and type: size and instances",
-    "virt": "hardware virtualization, /dev/kvm, nested KVM, IOMMU groups, hypervisor",
-    "identity": "host UUID as libvirt finds it (DMI product_uuid, else /etc/machine-id)",
-    "readiness": "host_pm_ready: swap for hibernation, resume target, EFI boot, with the reasons",
-    "wake": "wake sources: devices allowed to wake, NIC Wake-on-LAN, host_pm_wake_capable",
-    "dvfs": "cpufreq: driver, CPUs per governor and EPP, frequency limits, boost, p-state mode",
-    "idle": "cpuidle driver, governor and C-states (from one CPU); suspend statistics",
-}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 
 
@@ -47,6 +34,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 class Config:
     listen: tuple[str, int]
     telemetry_path: str
+    collectors: tuple[Collector[Any], ...]
     snapshot: SnapshotConfig
     exporter_metrics: bool
     render: RenderOptions
@@ -145,13 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="enable only the collectors named with --collector.<name>",
     )
-    for name, text in COLLECTOR_HELP.items():
+    for spec in REGISTRY:
         add(
-            f"--collector.{name}",
-            dest=f"collector_{name}",
+            f"--collector.{spec.name}",
+            dest=f"collector_{spec.name}",
             action=argparse.BooleanOptionalAction,
             default=None,
-            help=f"{text} (default: enabled)",
+            help=f"{spec.help} (default: {'enabled' if spec.default else 'disabled'})",
         )
     add(
         "--collector.cpu.flags-include",
@@ -212,19 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_config(argv: Sequence[str] | None = None) -> Config:
     args = build_parser().parse_args(argv)
-    collectors = tuple(
-        name
-        for name in GATHERERS
-        if (
-            getattr(args, f"collector_{name}")
-            if getattr(args, f"collector_{name}") is not None
-            else not args.disable_defaults
-        )
-    )
+    collectors = enabled({c.name: getattr(args, f"collector_{c.name}") for c in REGISTRY}, args.disable_defaults)
     fs = HostFS(procfs=args.procfs, sysfs=args.sysfs, rootfs=args.rootfs)
     return Config(
         listen=args.listen,
         telemetry_path=args.telemetry_path,
+        collectors=collectors,
         snapshot=SnapshotConfig(
             fs=fs,
             collectors=collectors,
@@ -245,7 +226,7 @@ def make_registry(config: Config) -> CollectorRegistry:
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-    registry.register(SnapshotCollector(lambda: build_snapshot(config.snapshot), config.render))
+    registry.register(SnapshotCollector(lambda: build_snapshot(config.snapshot), config.collectors, config.render))
     return registry
 
 
@@ -255,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = make_app(
         make_registry(config),
         config.telemetry_path,
-        collectors=config.snapshot.collectors,
+        collectors=[c.name for c in config.collectors],
         probes=config.snapshot.probes,
     )
     host, port = config.listen
@@ -278,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra={
             "address": f"[{bound_host}]:{bound_port}" if ":" in str(bound_host) else f"{bound_host}:{bound_port}",
             "version": __version__,
-            "collectors": ",".join(config.snapshot.collectors),
+            "collectors": ",".join(c.name for c in config.collectors),
             "probes": ",".join(config.snapshot.probes),
         },
     )

@@ -10,34 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
 from host_pm_exporter.readers import ParseError
-from host_pm_exporter.readers.cache import read_caches
-from host_pm_exporter.readers.cpu import CpuFacts, cpu_facts
 from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
-from host_pm_exporter.readers.dvfs import read_dvfs
-from host_pm_exporter.readers.identity import read_identity
-from host_pm_exporter.readers.idle import read_idle
-from host_pm_exporter.readers.numa import read_numa
-from host_pm_exporter.readers.power import ModeList, PowerFacts, read_lockdown, read_power
-from host_pm_exporter.readers.readiness import read_readiness
-from host_pm_exporter.readers.topology import (
-    CpuSets,
-    Groups,
-    Topology,
-    read_core_types,
-    read_cpu_sets,
-    read_groups,
-    read_topology,
+from host_pm_exporter.readers.power import (
+    ModeList,
+    PowerFacts,
+    SleepFiles,
+    has_rtc_wakealarm,
+    read_lockdown,
+    read_sleep_files,
 )
-from host_pm_exporter.readers.virt import read_virt
-from host_pm_exporter.readers.vulnerabilities import read_vulnerabilities
-from host_pm_exporter.readers.wake import read_wake
-from host_pm_exporter.sleep import readiness
+from host_pm_exporter.readers.topology import CpuSets, Groups, read_core_types, read_cpu_sets, read_groups
 
 log = logging.getLogger("host_pm_exporter.snapshot")
 
@@ -45,8 +34,13 @@ T = TypeVar("T")
 
 
 class Scrape:
-    """What one scrape reads, shared by the collectors that need it: /proc/cpuinfo
-    and the CPU masks are read at most once per scrape (and never kept after it)."""
+    """The facts one scrape shares between collectors, each read at most once per
+    scrape and never kept after it.
+
+    Each shared fact is read and remembered on its own, its error included: a broken
+    fact fails exactly the collectors that need it, with the same message for each,
+    and no other.  The ``*_or_none`` forms serve collectors that do without the fact.
+    """
 
     def __init__(self, fs: HostFS) -> None:
         self.fs = fs
@@ -82,8 +76,17 @@ class Scrape:
     def cpu_sets(self) -> CpuSets:
         return self._once("cpu_sets", lambda: read_cpu_sets(self.fs))
 
+    def sleep_files(self) -> SleepFiles:
+        """/sys/power/state, mem_sleep and disk."""
+        return self._once("sleep_files", lambda: read_sleep_files(self.fs))
+
+    def rtc_wakealarm(self) -> bool:
+        """Whether an RTC under /sys/class/rtc can wake the host."""
+        return self._once("rtc_wakealarm", lambda: has_rtc_wakealarm(self.fs))
+
     def power(self) -> PowerFacts:
-        return self._once("power", lambda: read_power(self.fs))
+        """The decision table's inputs: the sleep files and the RTC."""
+        return PowerFacts.of(self.sleep_files(), self.rtc_wakealarm())
 
     def lockdown(self) -> ModeList | None:
         return self._once("lockdown", lambda: read_lockdown(self.fs))
@@ -95,7 +98,9 @@ class Scrape:
             return frozenset()
 
     def first_online_cpu(self) -> int | None:
-        online = self.online_or_empty()
+        """The lowest online CPU; ``None`` on a tree without CPUs.  Raises when the
+        CPU sets cannot be read: which CPU is online is not guessed."""
+        online = self.cpu_sets().online
         return min(online) if online else None
 
     def groups(self) -> Groups:
@@ -124,38 +129,6 @@ class Scrape:
         return self._once("kind_of", build)
 
 
-def _cpu(scrape: Scrape) -> CpuFacts | None:
-    info = scrape.cpuinfo()
-    if info is None:
-        return None
-    return cpu_facts(info, scrape.core_types(), read_vulnerabilities(scrape.fs))
-
-
-def _topology(scrape: Scrape) -> tuple[CpuSets, Topology] | None:
-    cpus = scrape.cpu_sets()
-    if not cpus.online:
-        return None  # no CPU directories: not a host tree with CPUs
-    counted = read_topology(scrape.groups(), cpus, scrape.cpuinfo_or_none())
-    return None if counted is None else (cpus, counted)
-
-
-# Collector name -> the reader that gathers its facts.  The order is the output order.
-GATHERERS: dict[str, Callable[[Scrape], Any]] = {
-    "power": lambda s: s.power(),
-    "lockdown": lambda s: s.lockdown(),
-    "cpu": _cpu,
-    "topology": _topology,
-    "numa": lambda s: read_numa(s.fs),
-    "cache": lambda s: read_caches(s.fs, s.cpu_sets().online, s.kind_of(), s.groups_or_none()),
-    "virt": lambda s: read_virt(s.fs, s.cpuinfo_or_none()),
-    "identity": lambda s: read_identity(s.fs),
-    "readiness": lambda s: readiness(s.power(), s.lockdown(), read_readiness(s.fs)),
-    "wake": lambda s: read_wake(s.fs, s.power().rtc_wakealarm),
-    "dvfs": lambda s: read_dvfs(s.fs, s.kind_of(), s.online_or_empty()),
-    "idle": lambda s: read_idle(s.fs, s.first_online_cpu()),
-}
-
-
 @dataclass
 class Section(Generic[T]):
     """One collector's facts for one scrape, or why it has none."""
@@ -169,10 +142,20 @@ class Section(Generic[T]):
         return self.error is None
 
 
+class Gatherer(Protocol):
+    """What the snapshot needs of a collector: its name and how it reads its facts."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def gather(self) -> Callable[[Scrape], object]: ...
+
+
 @dataclass
 class SnapshotConfig:
     fs: HostFS
-    collectors: tuple[str, ...] = tuple(GATHERERS)
+    collectors: Sequence[Gatherer] = ()
     probes: tuple[str, ...] = ("kernel", "logind", "pm-utils")
     probe_timeout: float = 2.0
     pm_is_supported: str = pmutils.DEFAULT_PATH
@@ -219,15 +202,9 @@ def build_snapshot(config: SnapshotConfig) -> HostSnapshot:
     threads = _start_probes(config)
     snapshot = HostSnapshot()
     scrape = Scrape(config.fs)
-    wanted = set(config.collectors)
-    if "kernel" in config.probes:
-        wanted.add("power")  # the kernel probe answers from the power facts
-    for name, reader in GATHERERS.items():
-        if name in wanted:
-            snapshot.sections[name] = gather(name, scrape, reader)
-    results = []
-    if "kernel" in config.probes:
-        results.append(_kernel_probe(snapshot.sections["power"]))
+    results = [_kernel_probe(scrape)] if "kernel" in config.probes else []
+    for collector in config.collectors:
+        snapshot.sections[collector.name] = gather(collector.name, scrape, collector.gather)
     # The probes bound their own work by the timeout; the small grace lets a probe that
     # is killing a hung command reap it before the scrape moves on.
     deadline = start + config.probe_timeout + 0.1
@@ -239,9 +216,6 @@ def build_snapshot(config: SnapshotConfig) -> HostSnapshot:
             thread.result = ProbeResult(thread.probe, error=error, duration=config.probe_timeout)
         results.append(thread.result)
     snapshot.probes = sorted(results, key=lambda r: r.probe)
-    for name in list(snapshot.sections):
-        if name not in config.collectors:  # read only for the kernel probe
-            del snapshot.sections[name]
     return snapshot
 
 
@@ -258,7 +232,11 @@ def _start_probes(config: SnapshotConfig) -> list[_ProbeThread]:
     return threads
 
 
-def _kernel_probe(power: Section[PowerFacts]) -> ProbeResult:
-    if power.data is None:
-        return ProbeResult("kernel", error=power.error, duration=power.duration)
-    return kernel.answer(power.data, power.duration)
+def _kernel_probe(scrape: Scrape) -> ProbeResult:
+    """The kernel's answers, from the same power facts the collectors share."""
+    start = time.perf_counter()
+    try:
+        facts = scrape.power()
+    except (ReadError, ParseError) as err:
+        return ProbeResult("kernel", error=str(err), duration=time.perf_counter() - start)
+    return kernel.answer(facts, time.perf_counter() - start)

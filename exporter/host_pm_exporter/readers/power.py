@@ -20,13 +20,26 @@ class ModeList:
 
 
 @dataclass(frozen=True)
+class SleepFiles:
+    """/sys/power/state, mem_sleep and disk, parsed.  ``None`` means the file is absent."""
+
+    state: frozenset[str] | None
+    mem_sleep: ModeList | None
+    disk: ModeList | None
+
+
+@dataclass(frozen=True)
 class PowerFacts:
-    """What the kernel says about sleep.  ``None`` means the file is absent."""
+    """What the kernel says about sleep: the sleep files and whether an RTC can wake."""
 
     state: frozenset[str] | None
     mem_sleep: ModeList | None
     disk: ModeList | None
     rtc_wakealarm: bool
+
+    @classmethod
+    def of(cls, files: SleepFiles, rtc_wakealarm: bool) -> PowerFacts:
+        return cls(files.state, files.mem_sleep, files.disk, rtc_wakealarm)
 
 
 def parse_sleep_states(text: str) -> frozenset[str]:
@@ -72,17 +85,21 @@ def parse_mode_list(text: str) -> ModeList:
     return ModeList(tuple(modes), selected)
 
 
-def read_power(fs: HostFS) -> PowerFacts:
-    """Gather the sleep facts of the host under `fs`."""
+def read_sleep_files(fs: HostFS) -> SleepFiles:
+    """/sys/power/state, mem_sleep and disk of the host under `fs`."""
     state = fs.read(fs.sys("power", "state"))
     mem_sleep = fs.read(fs.sys("power", "mem_sleep"))
     disk = fs.read(fs.sys("power", "disk"))
-    return PowerFacts(
+    return SleepFiles(
         state=None if state is None else parse_sleep_states(state),
         mem_sleep=None if mem_sleep is None else parse_mode_list(mem_sleep),
         disk=None if disk is None else parse_mode_list(disk),
-        rtc_wakealarm=has_rtc_wakealarm(fs),
     )
+
+
+def read_power(fs: HostFS) -> PowerFacts:
+    """Every sleep fact of the host under `fs`."""
+    return PowerFacts.of(read_sleep_files(fs), has_rtc_wakealarm(fs))
 
 
 def has_rtc_wakealarm(fs: HostFS) -> bool:

@@ -1,4 +1,4 @@
-"""Metrics of the ``dvfs`` and ``idle`` collectors."""
+"""Metrics of the ``dvfs``, ``idle`` and ``suspend`` collectors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.metrics_core import Metric
 
 from host_pm_exporter.readers.dvfs import DvfsFacts
-from host_pm_exporter.readers.idle import SUSPEND_STEPS, IdleFacts
+from host_pm_exporter.readers.idle import IdleFacts
+from host_pm_exporter.readers.suspend import SuspendStats
 from host_pm_exporter.render.options import RenderOptions
 
 
@@ -86,24 +87,25 @@ def idle(facts: IdleFacts, _options: RenderOptions) -> Iterator[Metric]:
         yield latency
         yield residency
         yield disabled
-    stats = facts.suspend_stats
-    if "success" in stats:
-        yield CounterMetricFamily("host_pm_suspend_success", "Successful suspends since boot.", value=stats["success"])
-    if "fail" in stats:
-        yield CounterMetricFamily("host_pm_suspend_failures", "Failed suspends since boot.", value=stats["fail"])
-    steps = CounterMetricFamily(
-        "host_pm_suspend_step_failures", "Suspend failures since boot by the step that failed.", labels=["step"]
-    )
-    for step in SUSPEND_STEPS:
-        if f"failed_{step}" in stats:
-            steps.add_metric([step], stats[f"failed_{step}"])
-    if steps.samples:
+
+
+def suspend(stats: SuspendStats, _options: RenderOptions) -> Iterator[Metric]:
+    if stats.success is not None:
+        yield CounterMetricFamily("host_pm_suspend_success", "Successful suspends since boot.", value=stats.success)
+    if stats.fail is not None:
+        yield CounterMetricFamily("host_pm_suspend_failures", "Failed suspends since boot.", value=stats.fail)
+    if stats.step_failures:
+        steps = CounterMetricFamily(
+            "host_pm_suspend_step_failures", "Suspend failures since boot by the step that failed.", labels=["step"]
+        )
+        for step, count in stats.step_failures.items():
+            steps.add_metric([step], count)
         yield steps
-    if facts.last_failed_step:
+    if stats.last_failed_step:
         family = InfoMetricFamily(
             "host_pm_suspend_last_failed",
             "The step (and device) of the last failed suspend.",
             labels=["step", "device"],
         )
-        family.add_metric([facts.last_failed_step, facts.last_failed_device or ""], {})
+        family.add_metric([stats.last_failed_step, stats.last_failed_device or ""], {})
         yield family

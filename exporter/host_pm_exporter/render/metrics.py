@@ -3,42 +3,41 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Callable, Protocol
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from host_pm_exporter import __version__
-from host_pm_exporter.render import cpu, dvfs, power, probes, readiness, topology, virt
+from host_pm_exporter.render import probes
 from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.snapshot import HostSnapshot
+from host_pm_exporter.snapshot import HostSnapshot, Section
 
 log = logging.getLogger("host_pm_exporter.render")
 
-# Collector name -> renderer of that collector's section data.
-RENDERERS: dict[str, Callable[[Any, RenderOptions], Iterator[Metric]]] = {
-    "power": power.power,
-    "lockdown": power.lockdown,
-    "cpu": cpu.cpu,
-    "topology": topology.topology,
-    "numa": topology.numa,
-    "cache": topology.cache,
-    "virt": virt.virt,
-    "identity": virt.identity,
-    "readiness": readiness.readiness,
-    "wake": readiness.wake,
-    "dvfs": dvfs.dvfs,
-    "idle": dvfs.idle,
-}
+
+class SectionRenderer(Protocol):
+    """What rendering needs of a collector: its name and how it renders its section."""
+
+    @property
+    def name(self) -> str: ...
+
+    def render_section(self, section: Section[Any], options: RenderOptions) -> Iterable[Metric]: ...
 
 
 class SnapshotCollector(Collector):
     """Builds a fresh snapshot on every collect() and renders it."""
 
-    def __init__(self, snapshot: Callable[[], HostSnapshot], options: RenderOptions | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], HostSnapshot],
+        collectors: Sequence[SectionRenderer],
+        options: RenderOptions | None = None,
+    ) -> None:
         self._snapshot = snapshot
+        self._collectors = collectors
         self._options = options or RenderOptions()
 
     def describe(self) -> list[Metric]:
@@ -46,10 +45,14 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self._snapshot()
-        return iter(render(snap, self._options))
+        return iter(render(snap, self._collectors, self._options))
 
 
-def render(snap: HostSnapshot, options: RenderOptions | None = None) -> list[Metric]:
+def render(
+    snap: HostSnapshot, collectors: Sequence[SectionRenderer], options: RenderOptions | None = None
+) -> list[Metric]:
+    """Every metric of one snapshot: each collector's section, the probes, the
+    exporter's own."""
     options = options or RenderOptions()
     out: list[Metric] = []
     success = GaugeMetricFamily(
@@ -62,11 +65,15 @@ def render(snap: HostSnapshot, options: RenderOptions | None = None) -> list[Met
         "How long the collector took on this scrape.",
         labels=["collector"],
     )
-    for name, section in snap.sections.items():
+    for collector in collectors:
+        name = collector.name
+        section = snap.sections.get(name)
+        if section is None:
+            continue
         ok = section.ok
         if ok:
             try:
-                out.extend(list(RENDERERS[name](section.data, options)))
+                out.extend(list(collector.render_section(section, options)))
             except Exception:  # a renderer bug costs its collector, not the scrape
                 log.exception("rendering failed", extra={"collector": name})
                 ok = False

@@ -1,0 +1,38 @@
+"""The kernel's suspend statistics since boot (/sys/power/suspend_stats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from host_pm_exporter.hostfs import HostFS
+
+SUSPEND_STEPS = ("freeze", "prepare", "suspend", "suspend_late", "suspend_noirq", "resume", "resume_early",
+                 "resume_noirq")  # fmt: skip
+
+
+@dataclass
+class SuspendStats:
+    """Counts as the kernel keeps them; a file the kernel does not have is left out."""
+
+    success: int | None = None
+    fail: int | None = None
+    step_failures: dict[str, int] = field(default_factory=dict)  # step -> failures
+    last_failed_step: str | None = None
+    last_failed_device: str | None = None
+
+
+def _word(fs: HostFS, path: str) -> str | None:
+    text = fs.read(path)
+    return text.strip() or None if text is not None else None
+
+
+def read_suspend_stats(fs: HostFS) -> SuspendStats:
+    base = fs.sys("power", "suspend_stats")
+    stats = SuspendStats(success=fs.read_int(f"{base}/success"), fail=fs.read_int(f"{base}/fail"))
+    for step in SUSPEND_STEPS:
+        value = fs.read_int(f"{base}/failed_{step}")
+        if value is not None:
+            stats.step_failures[step] = value
+    stats.last_failed_step = _word(fs, f"{base}/last_failed_step")
+    stats.last_failed_device = _word(fs, f"{base}/last_failed_dev")
+    return stats
