@@ -1,5 +1,6 @@
-"""Shared test plumbing: fixture hosts, the installed exporter as a real process, and
-system tools that must be present in CI (tests/run installs them)."""
+"""Shared test plumbing: fixture hosts, scrapes built in process, the installed exporter
+as a real process, and system tools that must be present in CI (tests/run installs
+them)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from prometheus_client import generate_latest
+
+from host_pm_exporter.cli import make_registry, parse_config
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
@@ -62,6 +68,84 @@ def need_tool(name: str, package: str) -> str:
 
 def need_root() -> None:
     need(os.geteuid() == 0, "needs root (mount namespaces, setpriv)")
+
+
+T = TypeVar("T")
+
+
+def wait_until(
+    check: Callable[[], T | None],
+    what: str,
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    proc: subprocess.Popen[Any] | None = None,
+    log: Path | None = None,
+) -> T:
+    """Poll `check` until it returns something truthy and return that; an `OSError`
+    counts as "not yet".  Fails with `what` (and the tail of the `log` file) on timeout
+    or when `proc` exits first."""
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: process exited {proc.returncode}\n{tail()}")
+        try:
+            result = check()
+        except OSError:
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g}s\n{tail()}")
+        time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 5) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return str(resp.read().decode())
+
+
+@pytest.fixture
+def host_copy() -> Iterator[Callable[..., Path]]:
+    """Copies of fixture hosts that a test may spoil: ``host_copy("arm64-altra")``.
+    Made outside pytest's private temp tree and readable by everyone, so tests that
+    drop to nobody read them too; removed afterwards."""
+    tops: list[str] = []
+
+    def copy(host: str = "server-s3") -> Path:
+        top = tempfile.mkdtemp(prefix="host-pm-copy-")
+        tops.append(top)
+        os.chmod(top, 0o755)
+        root = Path(top) / host
+        shutil.copytree(FIXTURES / host, root, symlinks=True, copy_function=shutil.copyfile)
+        for dirpath, _dirnames, filenames in os.walk(root):
+            os.chmod(dirpath, 0o755)
+            for name in filenames:
+                os.chmod(os.path.join(dirpath, name), 0o644)
+        return root
+
+    yield copy
+    for top in tops:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def scrape(host: str | Path, *args: str, exporter_metrics: bool = False) -> str:
+    """One scrape in process: the flags parsed as the exporter parses them, then the
+    snapshot built and rendered by the same registry the HTTP server serves, without
+    HTTP or a process.  Kernel probe only unless `args` say otherwise."""
+    argv = [*fixture_args(host), "--pm.probes=kernel", *args]
+    if not exporter_metrics:
+        argv.append("--web.disable-exporter-metrics")
+    return generate_latest(make_registry(parse_config(argv))).decode()
+
+
+@cache
+def scrape_fixture(host: str) -> str:
+    """The in-process scrape of a committed fixture host (they do not change during a run)."""
+    return scrape(host)
 
 
 def exporter_command() -> list[str]:
@@ -125,17 +209,17 @@ def start_exporter(
     with stderr_path.open("wb") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
     exp = Exporter(proc, port, stderr_path, list(args))
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"exporter exited {proc.returncode}: {exp.stderr()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return exp
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"exporter did not listen: {exp.stderr()}")
+
+    def listening() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+
+    try:
+        wait_until(listening, "exporter listening", proc=proc, log=stderr_path)
+    except AssertionError:
+        proc.kill()
+        raise
+    return exp
 
 
 def fixture_args(host: str | Path) -> list[str]:
@@ -160,18 +244,6 @@ def exporter(tmp_path: Path) -> Iterator[Any]:
     yield start
     for exp in started:
         assert exp.stop() == 0, exp.stderr()
-
-
-def scrape_hosts(hosts: Sequence[str], tmp_path: Path) -> dict[str, str]:
-    """One scrape (kernel probe only) of each fixture host by the installed console script."""
-    out = {}
-    for host in hosts:
-        exp = start_exporter([*fixture_args(host), "--pm.probes=kernel"], tmp_path)
-        try:
-            out[host] = exp.scrape()
-        finally:
-            assert exp.stop() == 0, exp.stderr()
-    return out
 
 
 _LABELS = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

@@ -146,9 +146,18 @@ def x86_layout(
 
 
 def write(root: Path, rel: str, text: str) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    """Write one file of the tree (a big host has tens of thousands: plain os calls,
+    and a directory is made only when the first write into it fails)."""
+    path = os.path.join(root, rel)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def build(spec: HostSpec, root: Path) -> None:

@@ -7,15 +7,24 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from host_pm_exporter import __version__
-from tests.conftest import exporter_command, fixture_args, raw_request, samples, start_exporter
+from tests.conftest import Exporter, exporter_command, fixture_args, raw_request, samples, scrape, start_exporter
 
 BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
+    """One exporter over HTTP for the tests that only ask it things."""
+    exp = start_exporter(BASE, tmp_path_factory.mktemp("served"))
+    yield exp
+    assert exp.stop() == 0, exp.stderr()
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,8 +92,8 @@ def test_landing_page_links_to_the_telemetry_path(exporter: Any) -> None:
     assert exp.get("/metrics")[0] == 404
 
 
-def test_healthz_404_405_and_head(exporter: Any) -> None:
-    exp = exporter(BASE)
+def test_healthz_404_405_and_head(served: Exporter) -> None:
+    exp = served
     assert exp.get("/healthz")[0:3:2] == (200, b"ok\n")
     status, _, body = exp.get("/nope")
     assert status == 404
@@ -99,8 +108,8 @@ def test_healthz_404_405_and_head(exporter: Any) -> None:
     assert int(headers["Content-Length"]) > 0
 
 
-def test_gzip_when_asked(exporter: Any) -> None:
-    exp = exporter(BASE)
+def test_gzip_when_asked(served: Exporter) -> None:
+    exp = served
     status, headers, body = exp.get("/metrics", {"Accept-Encoding": "gzip"})
     assert status == 200
     assert headers["Content-Encoding"] == "gzip"
@@ -110,8 +119,8 @@ def test_gzip_when_asked(exporter: Any) -> None:
     assert plain.startswith(b"# HELP")
 
 
-def test_openmetrics_by_content_negotiation(exporter: Any) -> None:
-    exp = exporter(BASE)
+def test_openmetrics_by_content_negotiation(served: Exporter) -> None:
+    exp = served
     status, headers, body = exp.get("/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"})
     assert status == 200
     assert headers["Content-Type"].startswith("application/openmetrics-text")
@@ -121,15 +130,15 @@ def test_openmetrics_by_content_negotiation(exporter: Any) -> None:
     assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
 
 
-def test_name_filter(exporter: Any) -> None:
-    exp = exporter(BASE)
+def test_name_filter(served: Exporter) -> None:
+    exp = served
     _, _, body = exp.get("/metrics?name[]=host_pm_supported")
     names = {k.split("{")[0] for k in samples(body.decode())}
     assert names == {"host_pm_supported"}
 
 
-def test_malformed_request_gets_400_and_the_server_lives_on(exporter: Any) -> None:
-    exp = exporter(BASE)
+def test_malformed_request_gets_400_and_the_server_lives_on(served: Exporter) -> None:
+    exp = served
     reply = raw_request(exp.port, b"GET /metrics HTTP/1.1 trailing-junk\r\n\r\n")
     assert b"400 - Bad request syntax" in reply
     reply = raw_request(exp.port, b"GET /metrics HTTP/7.q\r\n\r\n")
@@ -154,19 +163,27 @@ def test_clean_shutdown(tmp_path: Path, sig: int) -> None:
         socket.create_connection(("127.0.0.1", exp.port), timeout=1).close()
 
 
-def test_collector_switches(exporter: Any) -> None:
-    only_lockdown = exporter([*BASE, "--collector.disable-defaults", "--collector.lockdown"])
-    got = samples(only_lockdown.scrape())
+def test_collector_switches() -> None:
+    got = samples(scrape("server-s3", "--collector.disable-defaults", "--collector.lockdown"))
     assert 'host_exporter_collector_success{collector="lockdown"}' in got
     assert 'host_exporter_collector_success{collector="power"}' not in got
     assert not any(k.startswith("host_pm_supported") for k in got)
     assert got['host_pm_probe_success{probe="kernel"}'] == 1  # the kernel probe still reads power
 
-    no_lockdown = exporter([*BASE, "--no-collector.lockdown", "--pm.probes="])
-    got = samples(no_lockdown.scrape())
+    got = samples(scrape("server-s3", "--no-collector.lockdown", "--pm.probes="))
     assert 'host_exporter_collector_success{collector="lockdown"}' not in got
     assert got['host_pm_supported{state="S3"}'] == 1
     assert not any(k.startswith("host_pm_probe_") for k in got)
+
+
+def test_each_switch_drops_its_own_metrics_only() -> None:
+    """Switching off idle leaves the suspend statistics, and the other way round."""
+    no_idle = samples(scrape("server-s3", "--no-collector.idle"))
+    assert "host_pm_suspend_success_total" in no_idle
+    assert not any(k.startswith("host_cpuidle_") for k in no_idle)
+    no_suspend = samples(scrape("server-s3", "--no-collector.suspend"))
+    assert not any(k.startswith("host_pm_suspend_") for k in no_suspend)
+    assert any(k.startswith("host_cpuidle_state_") for k in no_suspend)
 
 
 def test_default_listen_port_is_documented() -> None:
@@ -178,10 +195,10 @@ def test_default_listen_port_is_documented() -> None:
     assert f":{DEFAULT_PORT}" in readme
 
 
-def test_keep_alive_serves_several_scrapes_on_one_connection(exporter: Any) -> None:
+def test_keep_alive_serves_several_scrapes_on_one_connection(served: Exporter) -> None:
     import http.client
 
-    exp = exporter(BASE)
+    exp = served
     conn = http.client.HTTPConnection("127.0.0.1", exp.port, timeout=10)
     try:
         for path in ("/metrics", "/healthz", "/metrics", "/nope"):
@@ -194,3 +211,27 @@ def test_keep_alive_serves_several_scrapes_on_one_connection(exporter: Any) -> N
         assert conn.sock is not None  # still the same, open connection
     finally:
         conn.close()
+
+
+def test_head_errors_have_no_body_on_a_kept_alive_connection(served: Exporter) -> None:
+    exp = served
+    reply = raw_request(
+        exp.port,
+        b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    first, _, rest = reply.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 404")
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:80]
+    assert rest.endswith(b"\r\n\r\nok\n")
+
+
+def test_a_request_body_is_not_read_as_the_next_request(served: Exporter) -> None:
+    exp = served
+    reply = raw_request(
+        exp.port,
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na=bGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert reply.startswith(b"HTTP/1.1 405")
+    assert reply.count(b"HTTP/1.1 ") == 1, "the connection closes after a request with a body"
+    assert b"a=bGET" not in reply
+    assert exp.get("/healthz")[0] == 200

@@ -1,13 +1,13 @@
 """CPU identity, topology, NUMA, caches, flags and virtualization on every CPU fixture
-host, scraped from the installed exporter and checked against the values written by
-hand in each host's expected.json."""
+host, scraped in process and checked against the values written by hand in each
+host's expected.json."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,19 +17,22 @@ from tests.conftest import (
     FIXTURES,
     by_label,
     expected,
-    fixture_args,
+    free_port,
+    http_get,
     need_tool,
     samples,
-    scrape_hosts,
+    scrape,
+    scrape_fixture,
     series,
+    wait_until,
 )
 from tests.fixture_hosts import synthetic_x86
 from tests.hostgen import build
 
 
 @pytest.fixture(scope="module")
-def scrapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return scrape_hosts(CPU_HOSTS, tmp_path_factory.mktemp("cpu"))
+def scrapes() -> dict[str, str]:
+    return {host: scrape_fixture(host) for host in CPU_HOSTS}
 
 
 @pytest.mark.parametrize("host", CPU_HOSTS)
@@ -118,39 +121,36 @@ def test_virtualization_and_uuid(host: str, scrapes: dict[str, str]) -> None:
     assert series(scrapes[host], "host_uuid_info") == [expected(host)["uuid"]]
 
 
-def test_flag_filters_leave_the_fingerprint_alone(exporter: Any) -> None:
-    base = [*fixture_args("spr-2s"), "--pm.probes=kernel"]
-    full = exporter(base).scrape()
-    only_avx = exporter([*base, "--collector.cpu.flags-include=avx512.*", "--collector.cpu.flags-exclude=avx512_.*"])
-    filtered = only_avx.scrape()
+def test_flag_filters_leave_the_fingerprint_alone() -> None:
+    full = scrape("spr-2s")
+    filtered = scrape("spr-2s", "--collector.cpu.flags-include=avx512.*", "--collector.cpu.flags-exclude=avx512_.*")
     flags = {d["flag"] for d in series(filtered, "host_cpu_flag_info")}
     assert flags == {"avx512f", "avx512dq", "avx512ifma", "avx512cd", "avx512bw", "avx512vl", "avx512vbmi"}
     assert series(filtered, "host_cpu_features_info") == series(full, "host_cpu_features_info")
     assert samples(filtered)["host_cpu_flags"] == 170
 
 
-def test_default_scrape_of_the_two_socket_host_stays_small(exporter: Any) -> None:
+def test_default_scrape_of_the_two_socket_host_stays_small() -> None:
     """Cardinality: the whole default output (exporter metrics and every probe included)."""
-    text = exporter(fixture_args("spr-2s")).scrape()
+    text = scrape("spr-2s", "--pm.probes=kernel,logind,pm-utils", exporter_metrics=True)
     count = len(samples(text))
     assert count < 350, count
     assert not re.search(r'[{,]cpu="', text), "no per-CPU series"
 
 
-def test_series_do_not_grow_with_cpus(tmp_path: Path, exporter: Any) -> None:
+def test_series_do_not_grow_with_cpus(tmp_path: Path) -> None:
     """Hosts of 64 and 256 CPUs (same sockets and NUMA nodes) give the same series."""
     names = []
     for cpus in (64, 256):
         build(synthetic_x86(cpus), tmp_path / str(cpus))
-        text = exporter([*fixture_args(tmp_path / str(cpus)), "--pm.probes=kernel"]).scrape()
-        names.append({k for k in samples(text) if not k.startswith(("process_", "python_"))})
+        names.append(set(samples(scrape(tmp_path / str(cpus)))))
     assert names[0] == names[1]
 
 
-def test_generated_1024_cpu_eight_socket_host(tmp_path: Path, exporter: Any) -> None:
+def test_generated_1024_cpu_eight_socket_host(tmp_path: Path) -> None:
     root = tmp_path / "h1024"
     build(synthetic_x86(1024), root)
-    got = samples(exporter([*fixture_args(root), "--pm.probes=kernel"]).scrape())
+    got = samples(scrape(root))
     assert got['host_cpu_logical{state="online"}'] == 1024
     assert got["host_cpu_sockets"] == 8
     assert got["host_cpu_dies"] == 8
@@ -165,8 +165,6 @@ def test_generated_1024_cpu_eight_socket_host(tmp_path: Path, exporter: Any) -> 
 
 
 def node_exporter_flags(root: Path, tmp_path: Path) -> set[str]:
-    from tests.conftest import free_port
-
     binary = need_tool("prometheus-node-exporter", "prometheus-node-exporter")
     port = free_port()
     proc = subprocess.Popen(
@@ -183,19 +181,7 @@ def node_exporter_flags(root: Path, tmp_path: Path) -> set[str]:
         stderr=(tmp_path / "node_exporter.log").open("wb"),
     )
     try:
-        import time
-        import urllib.request
-
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-                    text = resp.read().decode()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        text = wait_until(lambda: http_get(f"http://127.0.0.1:{port}/metrics"), "node_exporter", proc=proc)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -229,3 +215,13 @@ def test_fixture_trees_are_what_the_generator_builds(tmp_path: Path) -> None:
             assert committed == fresh, spec.name
         for rel in ("proc/cpuinfo", "sys/devices/system/cpu/online", "sys/devices/system/node/node0/meminfo"):
             assert (FIXTURES / spec.name / rel).read_text() == (tmp_path / spec.name / rel).read_text()
+
+
+def test_caches_without_a_size_still_count(host_copy: Callable[..., Path]) -> None:
+    root = host_copy("arm64-altra")
+    for size in (root / "sys/devices/system/cpu").glob("cpu*/cache/index*/size"):
+        size.unlink()
+    got = samples(scrape(root))
+    assert got['host_exporter_collector_success{collector="cache"}'] == 1
+    assert got['host_cpu_cache_instances{level="1",type="Data"}'] == 32
+    assert not any(k.startswith("host_cpu_cache_size_bytes") for k in got)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Exporter, fixture_args, free_port, need_tool, start_exporter
+from tests.conftest import Exporter, fixture_args, free_port, need_tool, start_exporter, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus"
@@ -159,24 +159,18 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def wait_for_fleet(port: int, live: int, proc: subprocess.Popen[bytes], tmp: Path) -> None:
-    deadline = time.monotonic() + 90
-    up: list[Any] = []
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError((tmp / "prometheus.log").read_text()[-3000:])
-        try:
-            targets = api(port, "targets")["activeTargets"]
-            up = [t for t in targets if t["health"] == "up"]
-            recorded = api(port, "query", query="pool_fingerprint:host_cpu_features_info:hosts")["result"]
-            firing = [a for a in api(port, "alerts")["alerts"] if a["state"] == "firing"]
-            if len(up) == live and recorded and len(firing) >= len(EXPECTED):
-                time.sleep(3)  # a few more evaluations, so that nothing else is on its way
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"fleet not ready: {len(up)} of {live} targets up")
-        time.sleep(0.5)
+    def ready() -> bool:
+        targets = api(port, "targets")["activeTargets"]
+        up = [t for t in targets if t["health"] == "up"]
+        recorded = api(port, "query", query="pool_fingerprint:host_cpu_features_info:hosts")["result"]
+        firing = [a for a in api(port, "alerts")["alerts"] if a["state"] == "firing"]
+        return len(up) == live and bool(recorded) and len(firing) >= len(EXPECTED)
+
+    wait_until(
+        ready, f"fleet of {live} targets up, recorded and firing", timeout=90, interval=0.5, proc=proc,
+        log=tmp / "prometheus.log",
+    )  # fmt: skip
+    time.sleep(3)  # a few more evaluations, so that nothing else is on its way
 
 
 def test_the_alerts_the_fleet_should_trigger_are_firing_and_no_others(fleet: dict[str, Any]) -> None:

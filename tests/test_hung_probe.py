@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import fixture_args, samples
+from tests.conftest import fixture_args, samples, wait_until
 
 
 def hanging_pm_is_supported(tmp_path: Path) -> tuple[Path, str]:
@@ -50,10 +50,7 @@ def test_hung_pm_utils_is_cut_off(tmp_path: Path, exporter: Any) -> None:
         assert got['host_pm_probe_success{probe="kernel"}'] == 1
         assert got['host_pm_supported{state="S3"}'] == 1  # the rest of the scrape is whole
         assert not any('probe="pm-utils"' in k and "probe_supported" in k for k in got)
-    deadline = time.monotonic() + 2
-    while strays(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert strays(marker) == [], "the hung command's processes were left running"
+    wait_until(lambda: not strays(marker), "the hung command's processes gone", timeout=2)
     parent = psutil.Process(exp.proc.pid)
     zombies = [c for c in parent.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
     assert zombies == []

@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
-from tests.conftest import fixture_args, free_port
+from tests.conftest import fixture_args, free_port, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,16 +25,11 @@ def test_install_script_installs_and_runs(tmp_path: Path) -> None:
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 240
-        body = b""
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-                    body = resp.read()
-                break
-            except OSError:
-                time.sleep(0.5)
-        assert b'host_pm_supported{state="S3"} 1.0' in body, (tmp_path / "install.log").read_text()
+        body = wait_until(
+            lambda: http_get(f"http://127.0.0.1:{port}/metrics"), "the installed exporter", timeout=240,
+            interval=0.5, proc=proc, log=tmp_path / "install.log",
+        )  # fmt: skip
+        assert 'host_pm_supported{state="S3"} 1.0' in body, (tmp_path / "install.log").read_text()
         assert (prefix / "bin/host-pm-exporter").is_file()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -4,8 +4,10 @@ test owns, and a stand-in logind service on it."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +141,47 @@ def test_exporter_without_a_bus_reports_failure_and_logs_once(tmp_path: Path, ex
     log = exp.stderr()
     assert log.count("probe failed") == 1, log
     assert "Traceback" not in log
+
+
+def test_a_bus_that_never_says_hello_costs_one_timeout_and_no_thread(tmp_path: Path) -> None:
+    path = str(tmp_path / "bus")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+    stop = threading.Event()
+    held = []
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+            data = b""
+            while b"BEGIN\r\n" not in data:
+                chunk = conn.recv(1024)
+                if not chunk:
+                    break
+                data += chunk
+                if b"AUTH" in chunk:
+                    conn.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+            # authenticated: never answer Hello
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    before = threading.active_count()
+    try:
+        start = time.monotonic()
+        result = logind.run(0.5, address=f"unix:path={path}")
+        assert time.monotonic() - start < 1.5
+        assert not result.success
+        assert "Hello" in (result.error or "")
+        assert threading.active_count() == before
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        server.close()

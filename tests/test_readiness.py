@@ -3,32 +3,34 @@ written by hand in expected.json; the ethtool path on a real interface."""
 
 from __future__ import annotations
 
-import shutil
+import errno
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from host_pm_exporter.hostfs import HostFS, ReadError
+from host_pm_exporter.readers.dvfs import read_dvfs
 from tests.conftest import (
+    FIXTURES,
     PM_HOSTS,
     by_label,
     expected,
-    fixture_args,
     need_root,
     need_tool,
     samples,
-    scrape_hosts,
+    scrape,
+    scrape_fixture,
     series,
 )
 
 
 @pytest.fixture(scope="module")
-def scrapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return scrape_hosts(PM_HOSTS, tmp_path_factory.mktemp("ready"))
+def scrapes() -> dict[str, str]:
+    return {host: scrape_fixture(host) for host in PM_HOSTS}
 
 
 @pytest.mark.parametrize("host", PM_HOSTS)
@@ -112,12 +114,11 @@ def test_idle_and_suspend_stats(host: str, scrapes: dict[str, str]) -> None:
     assert last == ([{"step": want["last_failed"][0], "device": want["last_failed"][1]}] if want["last_failed"] else [])
 
 
-def test_c_states_are_read_from_one_cpu(tmp_path: Path, exporter: Any) -> None:
-    root = tmp_path / "host"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "server-s3", root, symlinks=True)
+def test_c_states_are_read_from_one_cpu(host_copy: Callable[..., Path]) -> None:
+    root = host_copy()
     (root / "sys/devices/system/cpu/cpu1/cpuidle/state0").mkdir(parents=True)
     (root / "sys/devices/system/cpu/cpu1/cpuidle/state0/name").write_text("garbage-only-on-cpu1\n")
-    text = exporter([*fixture_args(root), "--pm.probes=kernel"]).scrape()
+    text = scrape(root)
     assert "garbage-only-on-cpu1" not in text
     assert not series(text, "host_cpu_logical")  # no topology in this tree: still no per-CPU series
 
@@ -173,3 +174,34 @@ def test_ethtool_needs_cap_net_admin_so_unprivileged_falls_back(netns: str) -> N
     setpriv = need_tool("setpriv", "util-linux")
     out = ask_in_netns(netns, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups")
     assert out == "None None None"  # EPERM: the sysfs switch is used instead
+
+
+class OfflinePolicyFS(HostFS):
+    """sysfs as the kernel has it with CPU 1 offline: policy1 stays, and reading any of
+    its attributes fails with EBUSY."""
+
+    def read(self, path: str) -> str | None:
+        if "/cpufreq/policy1/" in path:
+            raise ReadError(f"{path}: Device or resource busy", errno.EBUSY)
+        return super().read(path)
+
+
+def test_the_policy_of_an_offline_cpu_is_skipped_not_fatal() -> None:
+    root = FIXTURES / "server-s3"
+    fs = OfflinePolicyFS(str(root / "proc"), str(root / "sys"), str(root))
+    facts = read_dvfs(fs, lambda cpu: None, frozenset({0, 2, 3}))
+    assert facts is not None
+    assert facts.governor_cpus == {"schedutil": 3}
+
+    class Broken(HostFS):
+        def read(self, path: str) -> str | None:
+            if "/cpufreq/policy1/" in path:
+                raise ReadError(f"{path}: Input/output error", errno.EIO)
+            return super().read(path)
+
+    try:
+        read_dvfs(Broken(str(root / "proc"), str(root / "sys"), str(root)), lambda cpu: None, frozenset({0, 2, 3}))
+    except ReadError:
+        pass
+    else:
+        raise AssertionError("other errors still fail the collector")

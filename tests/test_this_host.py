@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_root, need_tool, samples, series
+from tests.conftest import need_root, need_tool, samples, scrape, series, wait_until
 
 
 @pytest.fixture(scope="module")
-def this_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.conftest import start_exporter
-
-    exp = start_exporter(["--pm.probes=kernel"], tmp_path_factory.mktemp("host"))
-    try:
-        yield exp.scrape()
-    finally:
-        assert exp.stop() == 0
+def this_host() -> str:
+    """A scrape of the live /proc and /sys, in process."""
+    return scrape(Path("/"))
 
 
 def lscpu() -> dict[str, str]:
@@ -63,16 +58,17 @@ def capabilities(this_host: str, tmp_path_factory: pytest.TempPathFactory) -> It
         stderr=(tmp / "libvirtd.log").open("wb"),
     )
     uri = f"qemu:///system?socket={tmp}/libvirt-sock"
+
+    def capabilities() -> str | None:
+        result = subprocess.run([virsh, "-c", uri, "capabilities"], capture_output=True, text=True, check=False)
+        return result.stdout if result.returncode == 0 else None
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            result = subprocess.run([virsh, "-c", uri, "capabilities"], capture_output=True, text=True, check=False)
-            if result.returncode == 0:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"libvirtd: {result.stderr}\n{(tmp / 'libvirtd.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield ET.fromstring(result.stdout)
+        xml = wait_until(
+            capabilities, "libvirtd answering", timeout=60, interval=0.5, proc=proc,
+            log=tmp / "libvirtd.log",
+        )  # fmt: skip
+        yield ET.fromstring(xml)
     finally:
         proc.terminate()
         proc.wait(30)
