@@ -41,8 +41,12 @@ def test_garbage_in_a_power_file(
 ) -> None:
     root = host_copy()
     (root / relpath).write_bytes(content)
+    caplog.set_level("DEBUG", logger="host_pm_exporter")
     assert_power_failed_lockdown_ok(samples(scrape(root)))
     no_reader_bug(caplog)
+    reasons = {getattr(r, "reason", "") for r in caplog.records if getattr(r, "collector", "") == "power"}
+    assert len(reasons) == 1
+    assert reasons.pop().startswith(f"{root / relpath}: "), "the error names the file"
 
 
 def test_a_directory_where_a_file_should_be(host_copy: Callable[..., Path]) -> None:

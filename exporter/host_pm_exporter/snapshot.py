@@ -16,7 +16,7 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
 from host_pm_exporter.readers.power import (
     ModeList,
@@ -60,11 +60,7 @@ class Scrape:
     def cpuinfo(self) -> CpuInfo | None:
         """/proc/cpuinfo parsed; ``None`` when absent.  Garbage raises."""
 
-        def read() -> CpuInfo | None:
-            text = self.fs.read(self.fs.proc("cpuinfo"))
-            return None if text is None else parse_cpuinfo(text)
-
-        return self._once("cpuinfo", read)
+        return self._once("cpuinfo", lambda: read_parsed(self.fs, self.fs.proc("cpuinfo"), parse_cpuinfo))
 
     def cpuinfo_or_none(self) -> CpuInfo | None:
         """/proc/cpuinfo for collectors that can do without it."""

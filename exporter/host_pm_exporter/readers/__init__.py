@@ -2,6 +2,30 @@
 through `HostFS` and build the facts a collector needs.  Nothing here imports
 prometheus_client."""
 
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from host_pm_exporter.hostfs import HostFS
+
+T = TypeVar("T")
+
 
 class ParseError(ValueError):
     """A file's text is not what the kernel writes there."""
+
+
+def parse_file(path: str, parse: Callable[[str], T], text: str) -> T:
+    """``parse(text)``, where `text` is the content of `path`: a `ParseError` then
+    names the file."""
+    try:
+        return parse(text)
+    except ParseError as err:
+        raise ParseError(f"{path}: {err}") from None
+
+
+def read_parsed(fs: HostFS, path: str, parse: Callable[[str], T]) -> T | None:
+    """`path` read and parsed; ``None`` when the file is absent.  A parse error names
+    the file."""
+    text = fs.read(path)
+    return None if text is None else parse_file(path, parse, text)

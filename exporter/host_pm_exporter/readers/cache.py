@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpulist import parse_cpulist
 from host_pm_exporter.readers.topology import Groups
 
@@ -87,10 +87,10 @@ def _instances(
 ) -> None:
     """Add the instances of one cache index over the CPUs of one kind to `out`."""
     rep = members[0]
-    shared_text = fs.read(path.format(rep) + "/shared_cpu_list")
-    if shared_text is None:
+    shared_list = read_parsed(fs, path.format(rep) + "/shared_cpu_list", parse_cpulist)
+    if shared_list is None:
         return  # these CPUs have no such cache
-    shared = (parse_cpulist(shared_text) & online) | {rep}
+    shared = (shared_list & online) | {rep}
     description = _describe(fs, path.format(rep))
     kind = frozenset(members)
     for partition, owner in zip(levels, group_of):
@@ -104,8 +104,8 @@ def _instances(
     for cpu in members:
         if cpu in covered:
             continue
-        text = fs.read(path.format(cpu) + "/shared_cpu_list")
-        group = ((parse_cpulist(text) & online) if text is not None else frozenset()) | {cpu}
+        listed = read_parsed(fs, path.format(cpu) + "/shared_cpu_list", parse_cpulist)
+        group = ((listed & online) if listed is not None else frozenset()) | {cpu}
         out.setdefault(frozenset(group), description)
         covered |= group
 

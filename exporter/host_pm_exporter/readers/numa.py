@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpulist import parse_cpulist
 
 _MEMTOTAL = re.compile(r"^Node \d+ MemTotal:\s+(\d+) kB", re.MULTILINE)
@@ -50,9 +50,9 @@ def parse_distance(text: str) -> list[int]:
 def read_numa(fs: HostFS) -> list[NumaNode] | None:
     """The online NUMA nodes; ``None`` when the kernel has no node directory."""
     base = fs.sys("devices", "system", "node")
-    online_text = fs.read(fs.sys("devices", "system", "node", "online"))
-    if online_text is not None:
-        ids = sorted(parse_cpulist(online_text))
+    online = read_parsed(fs, fs.sys("devices", "system", "node", "online"), parse_cpulist)
+    if online is not None:
+        ids = sorted(online)
     else:
         entries = fs.listdir(base)
         if entries is None:
@@ -61,10 +61,9 @@ def read_numa(fs: HostFS) -> list[NumaNode] | None:
     nodes = []
     for node in ids:
         path = fs.sys("devices", "system", "node", f"node{node}")
-        cpulist = fs.read(f"{path}/cpulist")
-        meminfo = fs.read(f"{path}/meminfo")
-        distance = fs.read(f"{path}/distance")
-        row = parse_distance(distance) if distance is not None else []
+        cpus = read_parsed(fs, f"{path}/cpulist", parse_cpulist)
+        memory = read_parsed(fs, f"{path}/meminfo", parse_node_meminfo)
+        row = read_parsed(fs, f"{path}/distance", parse_distance) or []
         hugepages = {}
         for entry in fs.listdir(f"{path}/hugepages") or []:
             match = _HUGEPAGES_DIR.fullmatch(entry)
@@ -76,8 +75,8 @@ def read_numa(fs: HostFS) -> list[NumaNode] | None:
         nodes.append(
             NumaNode(
                 node=node,
-                cpus=parse_cpulist(cpulist) if cpulist is not None else frozenset(),
-                memory_bytes=parse_node_meminfo(meminfo) if meminfo is not None else None,
+                cpus=cpus if cpus is not None else frozenset(),
+                memory_bytes=memory,
                 distances=dict(zip(ids, row)) if len(row) == len(ids) else {},
                 hugepages=hugepages,
             )

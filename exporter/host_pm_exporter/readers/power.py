@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers import ParseError, read_parsed
 
 _TOKEN = re.compile(r"\[?([a-z0-9_-]+)\]?")
 
@@ -87,13 +87,10 @@ def parse_mode_list(text: str) -> ModeList:
 
 def read_sleep_files(fs: HostFS) -> SleepFiles:
     """/sys/power/state, mem_sleep and disk of the host under `fs`."""
-    state = fs.read(fs.sys("power", "state"))
-    mem_sleep = fs.read(fs.sys("power", "mem_sleep"))
-    disk = fs.read(fs.sys("power", "disk"))
     return SleepFiles(
-        state=None if state is None else parse_sleep_states(state),
-        mem_sleep=None if mem_sleep is None else parse_mode_list(mem_sleep),
-        disk=None if disk is None else parse_mode_list(disk),
+        state=read_parsed(fs, fs.sys("power", "state"), parse_sleep_states),
+        mem_sleep=read_parsed(fs, fs.sys("power", "mem_sleep"), parse_mode_list),
+        disk=read_parsed(fs, fs.sys("power", "disk"), parse_mode_list),
     )
 
 
@@ -110,10 +107,8 @@ def has_rtc_wakealarm(fs: HostFS) -> bool:
 
 def read_lockdown(fs: HostFS) -> ModeList | None:
     """The kernel lockdown list (/sys/kernel/security/lockdown), ``None`` when absent."""
-    text = fs.read(fs.sys("kernel", "security", "lockdown"))
-    if text is None:
-        return None
-    levels = parse_mode_list(text)
-    if levels.selected is None:
-        raise ParseError("empty lockdown file")
+    path = fs.sys("kernel", "security", "lockdown")
+    levels = read_parsed(fs, path, parse_mode_list)
+    if levels is not None and levels.selected is None:
+        raise ParseError(f"{path}: empty")
     return levels

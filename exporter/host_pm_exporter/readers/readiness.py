@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers import ParseError, read_parsed
 
 SWAP_THRESHOLD = 0.98  # systemd: Active(anon) <= free swap * 0.98
 _DEVNO = re.compile(r"(\d+):(\d+)")
@@ -97,12 +97,9 @@ def parse_devno(text: str) -> tuple[int, int] | None:
 
 
 def read_readiness(fs: HostFS) -> ReadinessFacts:
-    swaps_text = fs.read(fs.proc("swaps"))
-    meminfo = fs.read(fs.proc("meminfo"))
-    resume_text = fs.read(fs.sys("power", "resume"))
-    resume = parse_devno(resume_text) if resume_text is not None else None
+    resume = read_parsed(fs, fs.sys("power", "resume"), parse_devno)
     offset = fs.read_int(fs.sys("power", "resume_offset"))
-    rows = parse_swaps(swaps_text) if swaps_text is not None else []
+    rows = read_parsed(fs, fs.proc("swaps"), parse_swaps) or []
     devnos = _partition_devnos(fs, rows) if resume is not None else {}
     swaps = [_classify(row, resume, offset, devnos) for row in rows]
     usable = [s for s in swaps if s.usable]
@@ -112,7 +109,7 @@ def read_readiness(fs: HostFS) -> ReadinessFacts:
     return ReadinessFacts(
         swaps=tuple(swaps),
         target=target,
-        active_anon_bytes=parse_meminfo_field(meminfo, "Active(anon)") if meminfo is not None else None,
+        active_anon_bytes=read_parsed(fs, fs.proc("meminfo"), lambda text: parse_meminfo_field(text, "Active(anon)")),
         resume=resume,
         resume_offset=offset,
         efi=fs.exists(fs.sys("firmware", "efi")),
@@ -125,8 +122,7 @@ def _partition_devnos(fs: HostFS, rows: list[tuple[str, str, int, int, int]]) ->
     devnos: dict[str, tuple[int, int] | None] = {}
     for path, kind, *_ in rows:
         if kind == "partition":
-            text = fs.read(fs.sys("class", "block", os.path.basename(path), "dev"))
-            devnos[path] = parse_devno(text) if text is not None else None
+            devnos[path] = read_parsed(fs, fs.sys("class", "block", os.path.basename(path), "dev"), parse_devno)
     return devnos
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers import ParseError, parse_file, read_parsed
 from host_pm_exporter.readers.cpuinfo import CpuInfo
 from host_pm_exporter.readers.cpulist import parse_cpulist
 
@@ -50,8 +50,7 @@ def read_cpu_sets(fs: HostFS) -> CpuSets:
     """The CPU masks; an absent ``online`` falls back to the cpuN directories."""
     masks = {}
     for name in (*LOGICAL_STATES, "isolated"):
-        text = fs.read(cpu_dir(fs, name))
-        masks[name] = None if text is None else parse_cpulist(text)
+        masks[name] = read_parsed(fs, cpu_dir(fs, name), parse_cpulist)
     if masks["online"] is None:
         entries = fs.listdir(cpu_dir(fs)) or []
         masks["online"] = frozenset(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isdigit())
@@ -100,7 +99,7 @@ def sibling_groups(fs: HostFS, online: Iterable[int], names: Sequence[str]) -> l
             if groups:
                 raise ParseError(f"cpu{cpu} has no topology/{name} but other CPUs do")
             return None
-        members = (parse_cpulist(text) & online_set) - covered
+        members = (parse_file(f"{prefix}{cpu}/topology/{name}", parse_cpulist, text) & online_set) - covered
         members |= {cpu}
         groups.append(frozenset(members))
         covered |= members
@@ -162,7 +161,7 @@ def read_core_types(fs: HostFS) -> dict[int, str]:
     """CPU -> ``performance`` or ``efficiency`` on Intel hybrid hosts; empty elsewhere."""
     types = {}
     for pmu, name in CORE_TYPE_PMUS:
-        text = fs.read(fs.sys("devices", pmu, "cpus"))
-        if text is not None:
-            types.update(dict.fromkeys(parse_cpulist(text), name))
+        cpus = read_parsed(fs, fs.sys("devices", pmu, "cpus"), parse_cpulist)
+        if cpus is not None:
+            types.update(dict.fromkeys(cpus, name))
     return types

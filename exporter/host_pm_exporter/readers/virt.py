@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host_pm_exporter.hostfs import HostFS, ReadError
+from host_pm_exporter.readers import read_parsed
 from host_pm_exporter.readers.cpuinfo import CpuInfo
 
 # CPU flags that mean hardware virtualization, per architecture.
@@ -60,9 +61,9 @@ def read_virt(fs: HostFS, cpuinfo: CpuInfo | None) -> VirtFacts:
     flags = cpuinfo.flags() if cpuinfo is not None else frozenset()
     nested = {}
     for module in KVM_MODULES:
-        text = fs.read(fs.sys("module", module, "parameters", "nested"))
-        if text is not None:
-            nested[module] = parse_bool_param(text)
+        value = read_parsed(fs, fs.sys("module", module, "parameters", "nested"), parse_bool_param)
+        if value is not None:
+            nested[module] = value
     groups = fs.listdir(fs.sys("kernel", "iommu_groups")) or []
     return VirtFacts(
         extensions=frozenset(flags & set(EXTENSIONS)),
