@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.readers import ParseError, read_parsed
 
 
 def _digits(word: str) -> bool:
@@ -33,3 +34,30 @@ def parse_cpulist(text: str) -> frozenset[int]:
         else:
             cpus.add(int(first))
     return frozenset(cpus)
+
+
+def parse_cpumask(text: str) -> frozenset[int]:
+    """Parse a CPU mask as sysfs writes it (``shared_cpu_map``, ``cpumap``,
+    ``thread_siblings``): 32-bit hex words separated by commas, most significant first.
+
+    >>> sorted(parse_cpumask("00000000,00000f01\\n"))
+    [0, 8, 9, 10, 11]
+    >>> parse_cpumask("0\\n")
+    frozenset()
+    """
+    words = text.strip().split(",")
+    cpus: set[int] = set()
+    for position, word in enumerate(reversed(words)):
+        if not word or len(word) > 8 or not all(c in "0123456789abcdefABCDEF" for c in word):
+            raise ParseError(f"bad cpumask {text.strip()[:60]!r}")
+        value = int(word, 16)
+        cpus.update(position * 32 + bit for bit in range(32) if value >> bit & 1)
+    return frozenset(cpus)
+
+
+def read_cpuset(fs: HostFS, list_path: str, mask_path: str) -> frozenset[int] | None:
+    """The CPUs of a sysfs list file, or of its hex-mask twin where the kernel has only
+    the mask (older powerpc kernels write no ``shared_cpu_list``); ``None`` when
+    neither exists."""
+    cpus = read_parsed(fs, list_path, parse_cpulist)
+    return cpus if cpus is not None else read_parsed(fs, mask_path, parse_cpumask)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.readers import ParseError, read_parsed
-from host_pm_exporter.readers.cpulist import parse_cpulist
+from host_pm_exporter.readers.cpulist import parse_cpulist, read_cpuset
 
 _MEMTOTAL = re.compile(r"^Node \d+ MemTotal:\s+(\d+) kB", re.MULTILINE)
 _HUGEPAGES_DIR = re.compile(r"hugepages-(\d+)kB")
@@ -17,7 +17,7 @@ _HUGEPAGES_DIR = re.compile(r"hugepages-(\d+)kB")
 @dataclass(frozen=True)
 class NumaNode:
     node: int
-    cpus: frozenset[int]
+    cpus: frozenset[int] | None  # None when the node has neither cpulist nor cpumap
     memory_bytes: int | None
     distances: dict[int, int] = field(default_factory=dict)
     hugepages: dict[int, tuple[int, int]] = field(default_factory=dict)  # size bytes -> (total, free)
@@ -61,7 +61,9 @@ def read_numa(fs: HostFS) -> list[NumaNode] | None:
     nodes = []
     for node in ids:
         path = fs.sys("devices", "system", "node", f"node{node}")
-        cpus = read_parsed(fs, f"{path}/cpulist", parse_cpulist)
+        if not fs.exists(path):
+            continue  # listed online, but no directory: nothing to report
+        cpus = read_cpuset(fs, f"{path}/cpulist", f"{path}/cpumap")
         memory = read_parsed(fs, f"{path}/meminfo", parse_node_meminfo)
         row = read_parsed(fs, f"{path}/distance", parse_distance) or []
         hugepages = {}
@@ -75,7 +77,7 @@ def read_numa(fs: HostFS) -> list[NumaNode] | None:
         nodes.append(
             NumaNode(
                 node=node,
-                cpus=cpus if cpus is not None else frozenset(),
+                cpus=cpus,
                 memory_bytes=memory,
                 distances=dict(zip(ids, row)) if len(row) == len(ids) else {},
                 hugepages=hugepages,

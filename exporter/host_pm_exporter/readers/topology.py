@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.readers import ParseError, parse_file, read_parsed
 from host_pm_exporter.readers.cpuinfo import CpuInfo
-from host_pm_exporter.readers.cpulist import parse_cpulist
+from host_pm_exporter.readers.cpulist import parse_cpulist, parse_cpumask
 
 LOGICAL_STATES = ("online", "offline", "present", "possible")
 
@@ -56,11 +56,14 @@ def read_cpu_sets(fs: HostFS) -> CpuSets:
         masks["online"] = frozenset(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isdigit())
     online = masks["online"] or frozenset()
     present = masks["present"] if masks["present"] is not None else online
+    possible = masks["possible"] if masks["possible"] is not None else present
     return CpuSets(
         online=online,
-        offline=masks["offline"] or frozenset(),
+        # The kernel's offline list runs on to its compile-time maximum (16-1023 on a
+        # 16-CPU partition): only possible CPUs can be offline.
+        offline=(masks["offline"] or frozenset()) & (possible | online),
         present=present,
-        possible=masks["possible"] if masks["possible"] is not None else present,
+        possible=possible,
         isolated=masks["isolated"] or frozenset(),
     )
 
@@ -77,7 +80,8 @@ class Groups:
 
 
 def sibling_groups(fs: HostFS, online: Iterable[int], names: Sequence[str]) -> list[frozenset[int]] | None:
-    """Partition the online CPUs by a sibling list (the first of `names` that exists).
+    """Partition the online CPUs by a sibling list (the first of `names` that exists;
+    a name without ``_list`` is the hex-mask form older kernels have).
 
     Reads one list per group.  ``None`` when the kernel has none of those files.
     """
@@ -95,25 +99,43 @@ def sibling_groups(fs: HostFS, online: Iterable[int], names: Sequence[str]) -> l
             if text is not None:
                 name = candidate
                 break
-        if text is None:
+        if text is None or name is None:
             if groups:
                 raise ParseError(f"cpu{cpu} has no topology/{name} but other CPUs do")
             return None
-        members = (parse_file(f"{prefix}{cpu}/topology/{name}", parse_cpulist, text) & online_set) - covered
+        parse = parse_cpulist if name.endswith("_list") else parse_cpumask
+        members = (parse_file(f"{prefix}{cpu}/topology/{name}", parse, text) & online_set) - covered
         members |= {cpu}
         groups.append(frozenset(members))
         covered |= members
     return groups
 
 
+# Sibling files, newest name first; the hex-mask forms for kernels without the lists.
+_PACKAGE = ("package_cpus_list", "core_siblings_list", "package_cpus", "core_siblings")
+_DIE = ("die_cpus_list", "die_cpus")
+_CLUSTER = ("cluster_cpus_list", "cluster_cpus")
+_CORE = ("core_cpus_list", "thread_siblings_list", "core_cpus", "thread_siblings")
+
+
 def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
     online = sorted(online)
     return Groups(
-        package=sibling_groups(fs, online, ("package_cpus_list", "core_siblings_list")),
-        die=sibling_groups(fs, online, ("die_cpus_list",)),
-        cluster=sibling_groups(fs, online, ("cluster_cpus_list",)),
-        core=sibling_groups(fs, online, ("core_cpus_list", "thread_siblings_list")),
+        package=sibling_groups(fs, online, _PACKAGE),
+        die=None if _no_such_level(fs, online, "die_id") else sibling_groups(fs, online, _DIE),
+        cluster=None if _no_such_level(fs, online, "cluster_id") else sibling_groups(fs, online, _CLUSTER),
+        core=sibling_groups(fs, online, _CORE),
     )
+
+
+def _no_such_level(fs: HostFS, online: Sequence[int], id_file: str) -> bool:
+    """Kernels 5.2 to about 6.0 write ``die_id`` -1 (and, later, ``cluster_id`` -1) with
+    a sibling list of the CPU alone on every architecture that has no such level: the
+    level is then unknown, not one per CPU.  The kernel's default is the same for every
+    CPU, so the first online CPU tells."""
+    if not online:
+        return False
+    return fs.read_int(cpu_dir(fs, f"cpu{online[0]}", "topology", id_file), signed=True) == -1
 
 
 def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology | None:

@@ -65,7 +65,8 @@ def numa(nodes: list[NumaNode] | None, _options: RenderOptions) -> Iterator[Metr
         label = str(node.node)
         if node.memory_bytes is not None:
             memory.add_metric([label], node.memory_bytes)
-        cpus.add_metric([label], len(node.cpus))
+        if node.cpus is not None:
+            cpus.add_metric([label], len(node.cpus))
         for peer, value in sorted(node.distances.items()):
             distance.add_metric([label, str(peer)], value)
         for size, (total, nfree) in sorted(node.hugepages.items()):
@@ -89,8 +90,9 @@ def cache(caches: list[CacheSummary], _options: RenderOptions) -> Iterator[Metri
         labels = [str(summary.level), summary.type]
         if summary.size_bytes is not None:
             size.add_metric(labels, summary.size_bytes)
-        instances.add_metric(labels, summary.instances)
+        if summary.instances is not None:
+            instances.add_metric(labels, summary.instances)
     if size.samples:
         yield size
-    if caches:
+    if instances.samples:
         yield instances
