@@ -505,7 +505,8 @@ def s390x_z15() -> HostSpec:
             Cache(1, 1, "Instruction", 128, "core"),
             Cache(2, 2, "Data", 4096, "core"),
             Cache(3, 2, "Instruction", 4096, "core"),
-            Cache(4, 3, "Unified", 262144, "package", ways=32),
+            # The shared L3 and L4 are in cpuinfo only: the s390 kernel puts only the
+            # private caches in sysfs.
         ),
     )
     cores = [Core(2, 2, 0, i * 2, kind, [i * 2, i * 2 + 1]) for i in range(2)]

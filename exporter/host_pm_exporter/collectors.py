@@ -152,7 +152,7 @@ REGISTRY: tuple[Collector[Any], ...] = (
     collector(
         "cache",
         "CPU caches per level and type: size and instances",
-        gather=lambda s: read_caches(s.fs, s.cpu_sets().online, s.kind_of(), s.groups_or_none()),
+        gather=lambda s: read_caches(s.fs, s.cpu_sets().online, s.kind_of(), s.cpuinfo_caches()),
         render=topology.cache,
         metrics=("host_cpu_cache_size_bytes", "host_cpu_cache_instances"),
     ),

@@ -17,6 +17,7 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
 from host_pm_exporter.readers import ParseError, read_parsed
+from host_pm_exporter.readers.cache import CacheSummary
 from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
 from host_pm_exporter.readers.power import (
     ModeList,
@@ -102,12 +103,15 @@ class Scrape:
     def groups(self) -> Groups:
         return self._once("groups", lambda: read_groups(self.fs, self.cpu_sets().online))
 
-    def groups_or_none(self) -> Groups | None:
-        """The topology groups for collectors that can do without (cache reads more)."""
-        try:
-            return self.groups()
-        except (ReadError, ParseError):
-            return None
+    def cpuinfo_caches(self) -> list[CacheSummary]:
+        """Caches only /proc/cpuinfo describes (s390 keeps its shared L3/L4 there, not
+        in sysfs); how many instances there are it does not say."""
+        info = self.cpuinfo_or_none()
+        if info is None:
+            return []
+        return [
+            CacheSummary(level, ctype, size, None) for level, ctype, scope, size in info.caches if scope == "Shared"
+        ]
 
     def core_types(self) -> dict[int, str]:
         return self._once("core_types", lambda: read_core_types(self.fs))

@@ -4,14 +4,13 @@ them (/sys/devices/system/cpu/cpu*/cache/index*)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Callable
 
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import ParseError, read_parsed
-from host_pm_exporter.readers.cpulist import parse_cpulist
-from host_pm_exporter.readers.topology import Groups
+from host_pm_exporter.readers import ParseError, parse_file
+from host_pm_exporter.readers.cpulist import read_cpuset
 
 _SIZE = re.compile(r"(\d+)([KMG]?)")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -22,7 +21,7 @@ class CacheSummary:
     level: int
     type: str  # Data, Instruction, Unified
     size_bytes: int | None  # all instances together, as lscpu prints it; None when unknown
-    instances: int
+    instances: int | None  # None when the kernel does not say (s390's shared caches)
 
 
 def parse_cache_size(text: str) -> int:
@@ -38,76 +37,58 @@ def parse_cache_size(text: str) -> int:
 
 
 def read_caches(
-    fs: HostFS, online: Iterable[int], kind_of: Callable[[int], Hashable], groups: Groups | None = None
+    fs: HostFS,
+    online: Iterable[int],
+    kind_of: Callable[[int], Hashable],
+    elsewhere: Sequence[CacheSummary] = (),
 ) -> list[CacheSummary]:
-    """Count cache instances reading as little as possible.
+    """Count cache instances as lscpu does: the distinct sets of online CPUs that share
+    one, from each CPU's ``shared_cpu_list`` (or, on older kernels, ``shared_cpu_map``).
 
-    For each cache index and kind of CPU, one CPU's cache is described (level, type,
-    size, shared_cpu_list).  The kernel derives a cache's sharing from the CPU's
-    topology, so when that CPU's shared list is exactly its core, cluster, die or
-    package, every CPU of the kind shares the same way and the instances are the
-    groups of that level: no more reads.  Otherwise (an L3 per AMD CCX, say) the CPUs
-    of the kind are covered by their own shared lists, one read per instance.
+    Each cache index is described (level, type, size) once per kind of CPU, and one
+    sharing list is read per instance: a CPU that an instance already covers is not
+    read again.  Nothing is assumed from the topology: on a big.LITTLE SoC two small
+    cores may share an L2 while a third of the same kind has its own.
+
+    `elsewhere` are caches the kernel keeps outside sysfs (s390's shared caches are
+    only in /proc/cpuinfo); a level and type that sysfs has wins.
     """
     cpus = sorted(online)
     if not cpus:
-        return []
+        return list(elsewhere)
     base = fs.sys("devices", "system", "cpu")
-    indexes = [e for e in fs.listdir(f"{base}/cpu{cpus[0]}/cache") or [] if re.fullmatch(r"index\d+", e)]
     online_set = frozenset(cpus)
     by_kind: dict[Hashable, list[int]] = {}
     for cpu in cpus:
         by_kind.setdefault(kind_of(cpu), []).append(cpu)
-    levels = [g for g in (groups.core, groups.cluster, groups.die, groups.package) if g is not None] if groups else []
-    group_of = [{cpu: group for group in level for cpu in group} for level in levels]
+    # (level, type, sharing CPUs) -> size: a cache shared by CPUs of two kinds (an L3
+    # over P- and E-cores) is one instance.
+    instances: dict[tuple[int, str, frozenset[int]], int | None] = {}
+    for members in by_kind.values():
+        rep = members[0]
+        for index in fs.listdir(f"{base}/cpu{rep}/cache") or []:
+            if not re.fullmatch(r"index\d+", index):
+                continue
+            level, ctype, size = _describe(fs, f"{base}/cpu{rep}/cache/{index}")
+            covered: set[int] = set()
+            for cpu in members:
+                if cpu in covered:
+                    continue
+                path = f"{base}/cpu{cpu}/cache/{index}"
+                shared = read_cpuset(fs, f"{path}/shared_cpu_list", f"{path}/shared_cpu_map")
+                if shared is None:
+                    continue  # this CPU has no such cache
+                group = frozenset((shared & online_set) | {cpu})
+                instances.setdefault((level, ctype, group), size)
+                covered |= group
     totals: dict[tuple[int, str], list[int | None]] = {}
-    for index in indexes:
-        # Instances of this index, by the CPUs that share them: a cache shared by CPUs
-        # of two kinds (an L3 over P- and E-cores) is one instance.
-        instances: dict[frozenset[int], tuple[int, str, int | None]] = {}
-        for members in by_kind.values():
-            path = f"{base}/cpu{{}}/cache/{index}"
-            _instances(fs, path, members=members, online=online_set, levels=levels, group_of=group_of, out=instances)
-        for level, ctype, size in instances.values():
-            total = totals.setdefault((level, ctype), [0, 0])
-            total[0] = None if size is None or total[0] is None else total[0] + size
-            total[1] = (total[1] or 0) + 1
-    return [CacheSummary(level, ctype, size, count or 0) for (level, ctype), (size, count) in sorted(totals.items())]
-
-
-def _instances(
-    fs: HostFS,
-    path: str,
-    *,
-    members: list[int],
-    online: frozenset[int],
-    levels: list[list[frozenset[int]]],
-    group_of: list[dict[int, frozenset[int]]],
-    out: dict[frozenset[int], tuple[int, str, int | None]],
-) -> None:
-    """Add the instances of one cache index over the CPUs of one kind to `out`."""
-    rep = members[0]
-    shared_list = read_parsed(fs, path.format(rep) + "/shared_cpu_list", parse_cpulist)
-    if shared_list is None:
-        return  # these CPUs have no such cache
-    shared = (shared_list & online) | {rep}
-    description = _describe(fs, path.format(rep))
-    kind = frozenset(members)
-    for partition, owner in zip(levels, group_of):
-        if owner.get(rep) == shared:
-            for group in partition:
-                if group & kind:
-                    out.setdefault(group, description)
-            return
-    covered = set(shared)
-    out.setdefault(frozenset(shared), description)
-    for cpu in members:
-        if cpu in covered:
-            continue
-        listed = read_parsed(fs, path.format(cpu) + "/shared_cpu_list", parse_cpulist)
-        group = ((listed & online) if listed is not None else frozenset()) | {cpu}
-        out.setdefault(frozenset(group), description)
-        covered |= group
+    for (level, ctype, _group), size in instances.items():
+        total = totals.setdefault((level, ctype), [0, 0])
+        total[0] = None if size is None or total[0] is None else total[0] + size
+        total[1] = (total[1] or 0) + 1
+    out = [CacheSummary(level, ctype, size, count or 0) for (level, ctype), (size, count) in sorted(totals.items())]
+    out += [c for c in elsewhere if (c.level, c.type) not in totals]
+    return sorted(out, key=lambda c: (c.level, c.type))
 
 
 def _describe(fs: HostFS, path: str) -> tuple[int, str, int | None]:
@@ -117,4 +98,4 @@ def _describe(fs: HostFS, path: str) -> tuple[int, str, int | None]:
     ctype, size = fs.read(f"{path}/type"), fs.read(f"{path}/size")
     if level is None or ctype is None:
         raise ParseError(f"{path}: level or type missing")
-    return level, ctype.strip(), parse_cache_size(size) if size is not None else None
+    return level, ctype.strip(), parse_file(f"{path}/size", parse_cache_size, size) if size is not None else None

@@ -27,6 +27,8 @@ _PER_CPU_KEYS = ("processor", "physical id", "core id")
 _LINE = re.compile(r"^([^:\n]*?)\s*:[ \t]?(.*)$", re.MULTILINE)
 _PER_CPU = re.compile(r"^(cpu number|physical id|core id)\s*:\s*(\d+)\s*$", re.MULTILINE)
 _S390_PROCESSOR = re.compile(r"^processor (\d+): (.*)$", re.MULTILINE)
+_S390_CACHE = re.compile(r"^cache\d+\s*: level=(\d+) type=(\w+) scope=(\w+) size=(\d+)([KMG]?)\b", re.MULTILINE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 class CpuEntry(NamedTuple):
@@ -45,6 +47,7 @@ class CpuInfo:
     arch: str
     cpus: tuple[CpuEntry, ...]
     hypervisor_flag: bool = False
+    caches: tuple[tuple[int, str, str, int], ...] = ()  # s390: (level, type, scope, bytes)
 
     def kinds(self) -> list[CpuKind]:
         return list(dict.fromkeys(entry.kind for entry in self.cpus))
@@ -105,7 +108,11 @@ def parse_cpuinfo(text: str) -> CpuInfo:
     if not cpus:
         raise ParseError("no processors in /proc/cpuinfo")
     hypervisor = any("hypervisor" in line.split() for line in dict.fromkeys(c.flags for c in cpus))
-    return CpuInfo(arch, tuple(cpus), hypervisor)
+    caches = tuple(
+        (int(level), ctype, scope, int(size) * _UNITS[unit])
+        for level, ctype, scope, size, unit in _S390_CACHE.findall(text)
+    ) if arch == "s390x" else ()  # fmt: skip
+    return CpuInfo(arch, tuple(cpus), hypervisor, caches)
 
 
 def _fields(block: str) -> dict[str, str]:
