@@ -4,6 +4,7 @@ them)."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -25,12 +26,14 @@ import pytest
 from prometheus_client import generate_latest
 
 from host_pm_exporter.cli import make_registry, parse_config
+from tests import fixture_hosts, hostgen
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 GOLDEN = TESTS / "golden"
 IN_CI = bool(os.environ.get("CI"))
 HOSTS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").is_file())
+GENERATED = frozenset(spec.name for spec in fixture_hosts.HOSTS)  # trees built by hostgen
 PM_HOSTS = [h for h in HOSTS if "supported" in json.loads((FIXTURES / h / "expected.json").read_text())]
 CPU_HOSTS = [h for h in HOSTS if "topology" in json.loads((FIXTURES / h / "expected.json").read_text())]
 
@@ -47,6 +50,22 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 def expected(host: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / host / "expected.json").read_text())
     return data
+
+
+@cache
+def generated_trees() -> Path:
+    """The hostgen-built fixture hosts, built once per test run into a temporary
+    directory that everyone may read (tests drop to nobody), removed at exit."""
+    top = Path(tempfile.mkdtemp(prefix="host-pm-fixtures-"))
+    os.chmod(top, 0o755)
+    atexit.register(shutil.rmtree, top, True)
+    hostgen.build_fixtures(top)
+    return top
+
+
+def host_root(host: str) -> Path:
+    """Where a fixture host's tree is: built by hostgen, or hand-written in tests/fixtures."""
+    return generated_trees() / host if host in GENERATED else FIXTURES / host
 
 
 def need(condition: bool, reason: str) -> None:
@@ -120,7 +139,7 @@ def host_copy() -> Iterator[Callable[..., Path]]:
         tops.append(top)
         os.chmod(top, 0o755)
         root = Path(top) / host
-        shutil.copytree(FIXTURES / host, root, symlinks=True, copy_function=shutil.copyfile)
+        shutil.copytree(host_root(host), root, symlinks=True, copy_function=shutil.copyfile)
         for dirpath, _dirnames, filenames in os.walk(root):
             os.chmod(dirpath, 0o755)
             for name in filenames:
@@ -223,7 +242,7 @@ def start_exporter(
 
 
 def fixture_args(host: str | Path) -> list[str]:
-    root = Path(host) if isinstance(host, Path) else FIXTURES / host
+    root = Path(host) if isinstance(host, Path) else host_root(host)
     return [
         f"--path.procfs={root / 'proc'}",
         f"--path.sysfs={root / 'sys'}",

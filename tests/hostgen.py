@@ -1,12 +1,12 @@
 """Builds fixture hosts: proc/ and sys/ trees of machines with any number of CPUs.
 
-The CPU fixture hosts under tests/fixtures/ are built by this script from the
-specifications in tests/fixture_hosts.py (modelled on real machines: their cpuinfo
-blocks, numbering, caches and NUMA layout), and the tests check that the committed
-trees are what the script builds.  Large synthetic hosts (the 1024-CPU box, the
-benchmark hosts) are built on the fly into a temporary directory:
+The CPU fixture hosts' trees are built by this script from the specifications in
+tests/fixture_hosts.py (modelled on real machines: their cpuinfo blocks, numbering,
+caches and NUMA layout) at test time, into a temporary directory, and never committed;
+only each host's hand-written expected.json is, in tests/fixtures/<host>/.  Large
+synthetic hosts (the 1024-CPU box, the benchmark hosts) are built the same way:
 
-    python -m tests.hostgen --fixtures            # rebuild tests/fixtures/<cpu hosts>
+    python -m tests.hostgen --fixtures OUT        # every CPU fixture host, in OUT/<host>
     python -m tests.hostgen --cpus 1024 OUT       # a synthetic 8-socket x86 host in OUT
 
 Each tree also has what node_exporter's cpu, cpu.info and cpufreq collectors need
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,38 +365,30 @@ def _write_proc(spec: HostSpec, root: Path, cpu_of: dict[int, Core], online: lis
     write(root, "proc/meminfo", f"MemTotal:       {total} kB\nMemFree:        {total // 3 * 2} kB\n")
 
 
-def build_fixtures() -> list[str]:
-    """(Re)build every CPU fixture host under tests/fixtures/; expected.json files stay."""
+def build_fixtures(out: Path) -> list[str]:
+    """Build every CPU fixture host's tree under `out` (the tests do this once per run;
+    the hand-written expected.json of each stays in tests/fixtures/<host>/)."""
     from tests.fixture_hosts import HOSTS
 
     for spec in HOSTS:
-        target = FIXTURES / spec.name
-        for sub in ("proc", "sys", "etc", "dev"):
-            shutil.rmtree(target / sub, ignore_errors=True)
-        tmp = FIXTURES / f".{spec.name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        build(spec, tmp)
-        target.mkdir(exist_ok=True)
-        for entry in os.listdir(tmp):
-            os.rename(tmp / entry, target / entry)
-        tmp.rmdir()
+        build(spec, out / spec.name)
     return [spec.name for spec in HOSTS]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fixtures", action="store_true", help="rebuild the CPU fixture hosts")
+    parser.add_argument("--fixtures", action="store_true", help="build the CPU fixture hosts under OUT")
     parser.add_argument("--cpus", type=int, help="build a synthetic x86 host with this many CPUs")
     parser.add_argument("out", nargs="?", help="where to build the synthetic host")
     args = parser.parse_args()
-    if args.fixtures:
-        print("\n".join(build_fixtures()))
+    if args.fixtures and args.out:
+        print("\n".join(build_fixtures(Path(args.out))))
     elif args.cpus and args.out:
         from tests.fixture_hosts import synthetic_x86
 
         build(synthetic_x86(args.cpus), Path(args.out))
     else:
-        parser.error("give --fixtures, or --cpus N OUT")
+        parser.error("give --fixtures OUT, or --cpus N OUT")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ fallbacks, and garbage."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ from host_pm_exporter.readers.cpuinfo import parse_cpuinfo
 from host_pm_exporter.readers.cpulist import parse_cpulist
 from host_pm_exporter.readers.identity import normalise_uuid
 from host_pm_exporter.readers.topology import read_cpu_sets, read_groups, read_topology
-from tests.conftest import FIXTURES
 
 RISCV = """processor\t: 0
 hart\t\t: 1
@@ -118,9 +118,8 @@ def test_uuid_validity() -> None:
     assert normalise_uuid("03D502E0-045E-0518-4A06-BC0700080009") == "03d502e0-045e-0518-4a06-bc0700080009"
 
 
-def test_topology_falls_back_to_cpuinfo_without_sysfs_topology(tmp_path: Path) -> None:
-    root = tmp_path / "host"
-    shutil.copytree(FIXTURES / "spr-2s", root, symlinks=True)
+def test_topology_falls_back_to_cpuinfo_without_sysfs_topology(host_copy: Callable[..., Path]) -> None:
+    root = host_copy("spr-2s")
     for topo in (root / "sys/devices/system/cpu").glob("cpu*/topology"):
         shutil.rmtree(topo)
     fs = HostFS(str(root / "proc"), str(root / "sys"), str(root))
