@@ -50,7 +50,21 @@ class HostFS:
         return os.path.join(self.rootfs, *parts)
 
     def read(self, path: str) -> str | None:
-        """The text of `path`, or ``None`` when it does not exist.
+        """The text of `path`, or ``None`` when it does not exist.  A NUL byte or bytes
+        that are not UTF-8 raise `ReadError`: sysfs and procfs write text."""
+        data = self.read_bytes(path)
+        if data is None:
+            return None
+        if b"\x00" in data:
+            raise ReadError(f"{path}: not text (NUL byte)")
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            raise ReadError(f"{path}: not text") from None
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """The bytes of `path` (the device tree's properties are binary), or ``None``
+        when it does not exist.
 
         Uses `os.open`/`os.read` (half the cost of `open().read()` on sysfs's small
         files; this is the hot path of a big host's scrape).  A sysfs attribute comes
@@ -75,12 +89,7 @@ class HostFS:
             raise ReadError(f"{path}: {err.strerror or err}", err.errno) from None
         finally:
             _close(fd)
-        if b"\x00" in data:
-            raise ReadError(f"{path}: not text (NUL byte)")
-        try:
-            return data.decode()
-        except UnicodeDecodeError:
-            raise ReadError(f"{path}: not text") from None
+        return data
 
     def read_int(self, path: str, *, signed: bool = False) -> int | None:
         """The one decimal integer in `path` (a sysfs attribute such as ``1800000\\n``),
@@ -96,6 +105,17 @@ class HostFS:
         if not (_SIGNED if signed else _UNSIGNED).fullmatch(value):
             raise ReadError(f"{path}: not {'an' if signed else 'a non-negative'} integer: {value[:40]!r}")
         return int(value)
+
+    def running_machine(self) -> str | None:
+        """``uname -m`` of the running kernel when the configured procfs is that
+        kernel's (the host's own /proc, or the host's /proc mounted into a container),
+        else ``None``: a captured or fixture tree says nothing of the running kernel."""
+        try:
+            release = self.read(self.proc("sys", "kernel", "osrelease"))
+        except ReadError:
+            return None
+        uname = os.uname()
+        return uname.machine if release is not None and release.strip() == uname.release else None
 
     @staticmethod
     def exists(path: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
-from host_pm_exporter.readers import ParseError, read_parsed
+from host_pm_exporter.readers import ParseError, read_parsed, read_word
 from host_pm_exporter.readers.cache import CacheSummary
 from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
 from host_pm_exporter.readers.power import (
@@ -61,7 +61,13 @@ class Scrape:
     def cpuinfo(self) -> CpuInfo | None:
         """/proc/cpuinfo parsed; ``None`` when absent.  Garbage raises."""
 
-        return self._once("cpuinfo", lambda: read_parsed(self.fs, self.fs.proc("cpuinfo"), parse_cpuinfo))
+        def read() -> CpuInfo | None:
+            fs = self.fs
+            machine = fs.running_machine()
+            byteorder = None if machine else read_word(fs, fs.sys("kernel", "cpu_byteorder"))
+            return read_parsed(fs, fs.proc("cpuinfo"), lambda text: parse_cpuinfo(text, machine, byteorder))
+
+        return self._once("cpuinfo", read)
 
     def cpuinfo_or_none(self) -> CpuInfo | None:
         """/proc/cpuinfo for collectors that can do without it."""

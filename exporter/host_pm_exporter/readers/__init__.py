@@ -24,6 +24,12 @@ def parse_file(path: str, parse: Callable[[str], T], text: str) -> T:
         raise ParseError(f"{path}: {err}") from None
 
 
+def read_word(fs: HostFS, path: str) -> str | None:
+    """The file's text without surrounding white space; ``None`` when absent or empty."""
+    text = fs.read(path)
+    return text.strip() or None if text is not None else None
+
+
 def read_parsed(fs: HostFS, path: str, parse: Callable[[str], T]) -> T | None:
     """`path` read and parsed; ``None`` when the file is absent.  A parse error names
     the file."""

@@ -1,4 +1,4 @@
-"""arm64 CPU identity: MIDR implementer and part numbers to names.
+"""ARM CPU identity (arm64 and 32-bit ARM): MIDR implementer and part numbers to names.
 
 arm64 /proc/cpuinfo has no model name, only ``CPU implementer``, ``CPU part``,
 ``CPU variant`` and ``CPU revision``.  The common server and client parts are named
@@ -17,6 +17,7 @@ IMPLEMENTERS = {
     0x48: "HiSilicon",
     0x4E: "NVIDIA",
     0x50: "APM",
+    0x56: "Marvell",
     0x51: "Qualcomm",
     0x61: "Apple",
     0x6D: "Microsoft",
@@ -33,6 +34,11 @@ PARTS = {
         0xD4D: "Cortex-A715", 0xD4E: "Cortex-X3", 0xD4F: "Neoverse-V2", 0xD80: "Cortex-A520",
         0xD81: "Cortex-A720", 0xD82: "Cortex-X4", 0xD83: "Neoverse-V3AE", 0xD84: "Neoverse-V3",
         0xD8E: "Neoverse-N3",
+        # 32-bit cores (ARMv6, ARMv7; the Cortex-A32 of ARMv8-A runs AArch32 only)
+        0xB02: "ARM11-MPCore", 0xB36: "ARM1136", 0xB56: "ARM1156", 0xB76: "ARM1176", 0xC05: "Cortex-A5",
+        0xC07: "Cortex-A7", 0xC08: "Cortex-A8", 0xC09: "Cortex-A9", 0xC0D: "Cortex-A12", 0xC0E: "Cortex-A17",
+        0xC0F: "Cortex-A15", 0xC14: "Cortex-R4", 0xC15: "Cortex-R5", 0xC17: "Cortex-R7", 0xC18: "Cortex-R8",
+        0xD01: "Cortex-A32",
     },
     0x42: {0x516: "ThunderX2 (Vulcan)"},
     0x43: {0x0A1: "ThunderX", 0x0AF: "ThunderX2", 0x0B8: "ThunderX3"},
@@ -40,7 +46,10 @@ PARTS = {
     0x48: {0xD01: "Kunpeng-920", 0xD02: "Kunpeng-930"},
     0x4E: {0x004: "Carmel"},
     0x50: {0x000: "X-Gene"},
-    0x51: {0x800: "Kryo-2XX-Gold", 0x801: "Kryo-2XX-Silver", 0xC00: "Falkor", 0x001: "Oryon"},
+    0x51: {0x00F: "Scorpion", 0x02D: "Scorpion", 0x04D: "Krait", 0x06F: "Krait", 0x800: "Kryo-2XX-Gold",
+           0x801: "Kryo-2XX-Silver", 0xC00: "Falkor", 0x001: "Oryon"},
+    0x56: {0x131: "Feroceon-88FR131", 0x581: "PJ4", 0x584: "PJ4B-MP"},
+    0x61: {0x022: "Icestorm (M1)", 0x023: "Firestorm (M1)", 0x032: "Blizzard (M2)", 0x033: "Avalanche (M2)"},
     0xC0: {0xAC3: "AmpereOne", 0xAC4: "AmpereOne-AC04", 0xAC5: "AmpereOne-AC05"},
 }  # fmt: skip
 
@@ -61,7 +70,7 @@ def arm_kind(fields: dict[str, str]) -> CpuKind:
     except ValueError:
         implementer = part = -1
     vendor = IMPLEMENTERS.get(implementer, implementer_raw)
-    name = PARTS.get(implementer, {}).get(part, fields.get("model name", ""))
+    name = PARTS.get(implementer, {}).get(part) or fields.get("model name") or fields.get("Processor", "")
     variant, revision = fields.get("CPU variant", ""), fields.get("CPU revision", "")
     stepping = ""
     if variant.startswith("0x") and revision.isdigit():

@@ -1,4 +1,5 @@
-"""/proc/cpuinfo on x86, arm64, POWER, s390x and RISC-V.
+"""/proc/cpuinfo on x86, arm64 and 32-bit ARM, POWER and 32-bit PowerPC, s390x and
+RISC-V; on any other architecture (LoongArch, sparc64, MIPS...) what its cpuinfo says.
 
 Big hosts repeat one block per logical CPU, identical but for a few per-CPU lines
 (processor, APIC ids, core id, MHz).  Each block is reduced to a signature without
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from host_pm_exporter.readers import ParseError
 from host_pm_exporter.readers.armparts import arm_kind
@@ -21,7 +22,7 @@ from host_pm_exporter.readers.cpukind import CpuKind
 _KEYS = re.compile(
     r"\n(processor|physical id|core id|vendor_id|cpu family|model|model name|stepping|microcode"
     r"|flags|bugs|Features|CPU implementer|CPU architecture|CPU variant|CPU part|CPU revision"
-    r"|cpu|revision|isa|uarch|mvendorid|marchid|mimpid)[ \t]*: ?([^\n]*)"
+    r"|cpu|revision|isa|uarch|mvendorid|marchid|mimpid|Processor|Model Name|CPU Family|cpu model)[ \t]*: ?([^\n]*)"
 )
 _PER_CPU_KEYS = ("processor", "physical id", "core id")
 _LINE = re.compile(r"^([^:\n]*?)\s*:[ \t]?(.*)$", re.MULTILINE)
@@ -29,6 +30,11 @@ _PER_CPU = re.compile(r"^(cpu number|physical id|core id)\s*:\s*(\d+)\s*$", re.M
 _S390_PROCESSOR = re.compile(r"^processor (\d+): (.*)$", re.MULTILINE)
 _S390_CACHE = re.compile(r"^cache\d+\s*: level=(\d+) type=(\w+) scope=(\w+) size=(\d+)([KMG]?)\b", re.MULTILINE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_CPU_ONLINE = re.compile(r"^CPU(\d+)\s*:\s*online", re.MULTILINE)  # sparc64: no processor blocks
+# 32-bit ARM names its ELF platform in parentheses: "ARMv7 Processor rev 4 (v7l)".
+_ARM_PLATFORM = re.compile(r"^(?:Processor|model name)\s*: .*\((v\d+\w*?[lb]|aarch64)\)\s*$", re.MULTILINE)
+_POWER64 = re.compile(r"^cpu\s*: (?:POWER|PPC970|Cell|e5500|e6500|PA6T)", re.MULTILINE)
+_POWER_GENERATION = re.compile(r"^cpu\s*: POWER(\d+)", re.MULTILINE)
 
 
 class CpuEntry(NamedTuple):
@@ -64,29 +70,82 @@ class CpuInfo:
         return frozenset(word for line in lines for word in line.split())
 
 
-def detect_arch(text: str) -> str:
+def detect_arch(text: str, machine: str | None = None, byteorder: str | None = None) -> str:
     """The architecture (as ``uname -m`` names it) that wrote this cpuinfo.
+
+    `machine` is the running kernel's ``uname -m``, given only when the cpuinfo is the
+    running kernel's: then it is the answer.  `byteorder` is
+    /sys/kernel/cpu_byteorder where the kernel has it (POWER8 and later run either
+    endianness; POWER7 and older only big-endian).  An architecture nothing here
+    recognises is ``""``: unknown, not an error.
 
     >>> detect_arch("processor\\t: 0\\nvendor_id\\t: GenuineIntel\\nflags\\t\\t: fpu lm\\n")
     'x86_64'
     >>> detect_arch("processor\\t: 0\\nFeatures\\t: fp asimd\\nCPU implementer\\t: 0x41\\n")
     'aarch64'
+    >>> detect_arch("processor\\t: 0\\ncpu\\t\\t: POWER7 (architected), altivec supported\\n")
+    'ppc64'
+    >>> detect_arch("processor\\t: 0\\ncpu\\t\\t: POWER9, altivec supported\\n", byteorder="big")
+    'ppc64'
     """
+    if machine:
+        return machine
     head = text[:8192]
-    if re.search(r"^vendor_id\s*: IBM/S390", head, re.MULTILINE):
-        return "s390x"
-    if re.search(r"^CPU implementer\s*:", head, re.MULTILINE):
-        return "aarch64"
-    if re.search(r"^isa\s*: rv(32|64)", head, re.MULTILINE):
-        return "riscv64" if "rv64" in head else "riscv32"
-    if re.search(r"^cpu\s*: POWER|^cpu\s*: PPC|^revision\s*: .*\(pvr", head, re.MULTILINE):
-        return "ppc64le"
-    if re.search(r"^vendor_id\s*:", head, re.MULTILINE) or re.search(r"^flags\s*:", head, re.MULTILINE):
-        return "x86_64" if re.search(r"^flags\s*:.* lm( |$)", head, re.MULTILINE) else "i686"
-    raise ParseError("cannot tell the architecture from /proc/cpuinfo")
+    return next((arch for detect in _DETECTORS if (arch := detect(head, byteorder))), "")
 
 
-def parse_cpuinfo(text: str) -> CpuInfo:
+def _matches(pattern: str, arch: str) -> Callable[[str, str | None], str | None]:
+    regex = re.compile(pattern, re.MULTILINE | re.IGNORECASE)
+    return lambda head, _byteorder: arch if regex.search(head) else None
+
+
+def _arm(head: str, _byteorder: str | None) -> str | None:
+    platform = _ARM_PLATFORM.search(head)
+    if platform:
+        return "aarch64" if platform.group(1) == "aarch64" else "arm" + platform.group(1)
+    if not re.search(r"^CPU implementer\s*:", head, re.MULTILINE):
+        return None
+    version = re.search(r"^CPU architecture\s*: ?(\d+)", head, re.MULTILINE)
+    return f"armv{version.group(1)}l" if version and int(version.group(1)) < 8 else "aarch64"
+
+
+def _power(head: str, byteorder: str | None) -> str | None:
+    if not re.search(r"^cpu\s*: POWER|^cpu\s*: PPC|^revision\s*: .*\(pvr", head, re.MULTILINE):
+        return None
+    if not _POWER64.search(head):
+        return "ppc"  # 7xx, 74xx, e300, e500, 4xx: 32-bit PowerPC
+    if byteorder in ("little", "big"):
+        return "ppc64le" if byteorder == "little" else "ppc64"
+    generation = _POWER_GENERATION.search(head)
+    return "ppc64le" if generation and int(generation.group(1)) >= 8 else "ppc64"
+
+
+def _x86(head: str, _byteorder: str | None) -> str | None:
+    if not re.search(r"^(vendor_id|flags)\s*:", head, re.MULTILINE):
+        return None
+    return "x86_64" if re.search(r"^flags\s*:.* lm( |$)", head, re.MULTILINE) else "i686"
+
+
+def _riscv(head: str, _byteorder: str | None) -> str | None:
+    isa = re.search(r"^isa\s*: rv(32|64)", head, re.MULTILINE)
+    return f"riscv{isa.group(1)}" if isa else None
+
+
+# In this order: s390 and ARM cpuinfo have lines that look like others' (vendor_id,
+# "cpu"), sparc's "cpu" line would look like POWER's.
+_DETECTORS: tuple[Callable[[str, str | None], str | None], ...] = (
+    _matches(r"^vendor_id\s*: IBM/S390", "s390x"),
+    _arm,
+    _riscv,
+    _matches(r"^type\s*: sun4|^cpu\s*: .*sparc", "sparc64"),
+    _power,
+    _matches(r"^(CPU Family|Model Name)\s*: Loongson", "loongarch64"),
+    _matches(r"^cpu model\s*: ", "mips"),
+    _x86,
+)
+
+
+def parse_cpuinfo(text: str, machine: str | None = None, byteorder: str | None = None) -> CpuInfo:
     """Parse /proc/cpuinfo of any supported architecture.
 
     >>> info = parse_cpuinfo(
@@ -98,7 +157,9 @@ def parse_cpuinfo(text: str) -> CpuInfo:
     """
     if not text.strip():
         raise ParseError("empty /proc/cpuinfo")
-    arch = detect_arch(text)
+    arch = detect_arch(text, machine, byteorder)
+    if not arch and not _LINE.search(text):
+        raise ParseError("no 'name : value' line in /proc/cpuinfo")
     if arch == "s390x":
         cpus = _parse_s390x(text)
     elif arch in ("x86_64", "i686"):
@@ -157,17 +218,35 @@ def _int_field(block: str, key: str) -> int | None:
 
 
 def _parse_blocks(text: str, arch: str) -> list[CpuEntry]:
+    """The general path: one record per ``processor`` line.  Lines outside every
+    processor's block are shared by all (old 32-bit ARM kernels print ``Processor``
+    first and the CPU implementer fields once, at the end); a cpuinfo with no
+    processor line at all (sparc64, the oldest ARM kernels) describes every CPU, and
+    so do the fields after a bare list of ``processor`` lines (old arm64 kernels)."""
     records: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for key, value in _KEYS.findall("\n" + text):
-        if key == "processor":
-            current = {"processor": value}
-            records.append(current)
-        elif records and key not in current:
-            current[key] = value
+    shared: dict[str, str] = {}
+    for block in text.split("\n\n"):
+        current: dict[str, str] | None = None
+        bare_run = False  # "processor : 0\nprocessor : 1\n...": a list, not blocks
+        for key, value in _KEYS.findall("\n" + block):
+            if key == "processor":
+                bare_run = bare_run or (current is not None and len(current) == 1)
+                current = {"processor": value}
+                records.append(current)
+            elif current is None:
+                shared.setdefault(key, value)
+            elif key not in current:
+                current[key] = value
+        if bare_run and current is not None:
+            # after a bare list of processors, the fields that follow describe them all
+            for key in [k for k in current if k not in _PER_CPU_KEYS]:
+                shared.setdefault(key, current.pop(key))
+    if not records:
+        records = [{"processor": n} for n in _CPU_ONLINE.findall(text)] or [{"processor": "0"}]
     parsed: dict[tuple[tuple[str, str], ...], tuple[CpuKind, str, str]] = {}
     cpus = []
-    for record in records:
+    for own in records:
+        record = {**shared, **own} if shared else own
         signature = tuple((k, v) for k, v in record.items() if k not in _PER_CPU_KEYS)
         if signature not in parsed:
             fields = {k: v.strip() for k, v in signature}
@@ -184,15 +263,15 @@ def _parse_blocks(text: str, arch: str) -> list[CpuEntry]:
 
 
 def _identity(fields: dict[str, str], arch: str) -> tuple[CpuKind, str, str]:
-    if arch == "aarch64":
+    if arch == "aarch64" or arch.startswith("arm"):
         return arm_kind(fields), fields.get("Features", ""), ""
-    if arch == "ppc64le":
+    if arch.startswith("ppc"):
         cpu = fields.get("cpu", "")
         revision = fields.get("revision", "")
         pvr = re.search(r"pvr ([0-9a-f]{4}) ([0-9a-f]{4})", revision)
         return (
             CpuKind(
-                vendor="IBM",
+                vendor="IBM" if arch != "ppc" else "",  # 32-bit parts: Freescale, AMCC, IBM...
                 model_name=cpu.split(" (")[0].split(",")[0].strip(),
                 family=cpu.split(" (")[0].split(",")[0].strip(),
                 model=f"0x{pvr.group(1)}{pvr.group(2)}" if pvr else "",
@@ -203,15 +282,29 @@ def _identity(fields: dict[str, str], arch: str) -> tuple[CpuKind, str, str]:
         )
     if arch.startswith("riscv"):
         isa = fields.get("isa", "")
+        uarch = fields.get("uarch", "")
         return (
             CpuKind(
-                vendor=fields.get("mvendorid", ""),
+                vendor=_riscv_vendor(fields.get("mvendorid", ""), uarch),
                 model_name=fields.get("uarch", ""),
                 family=isa.split("_")[0],
                 model=fields.get("marchid", ""),
                 stepping=fields.get("mimpid", ""),
             ),
             "",
+            "",
+        )
+    if arch not in ("x86_64", "i686"):  # LoongArch, sparc64, MIPS and the unknown
+        return (
+            CpuKind(
+                vendor=fields.get("vendor_id", ""),
+                model_name=fields.get("model name")
+                or fields.get("Model Name")
+                or fields.get("cpu model")
+                or fields.get("cpu", ""),
+                family=fields.get("CPU Family") or fields.get("cpu family", ""),
+            ),
+            fields.get("flags") or fields.get("Features", ""),
             "",
         )
     return (
@@ -226,6 +319,24 @@ def _identity(fields: dict[str, str], arch: str) -> tuple[CpuKind, str, str]:
         fields.get("flags", ""),
         fields.get("bugs", ""),
     )
+
+
+# RISC-V mvendorid (JEDEC bank and id) and the vendor prefix of the device-tree uarch.
+RISCV_VENDORS = {0x489: "SiFive", 0x5B7: "T-Head", 0x710: "SpacemiT"}
+RISCV_UARCH_VENDORS = {"sifive": "SiFive", "thead": "T-Head", "spacemit": "SpacemiT"}
+
+
+def _riscv_vendor(mvendorid: str, uarch: str) -> str:
+    """The vendor's name where it is known, else the raw mvendorid.
+
+    >>> _riscv_vendor("0x489", ""), _riscv_vendor("", "sifive,u74-mc"), _riscv_vendor("0x123", "")
+    ('SiFive', 'SiFive', '0x123')
+    """
+    try:
+        named = RISCV_VENDORS.get(int(mvendorid, 16))
+    except ValueError:
+        named = None
+    return named or RISCV_UARCH_VENDORS.get(uarch.split(",", maxsplit=1)[0], mvendorid)
 
 
 # IBM Z machine types -> model names.

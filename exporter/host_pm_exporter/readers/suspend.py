@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.readers import read_word
 
 SUSPEND_STEPS = ("freeze", "prepare", "suspend", "suspend_late", "suspend_noirq", "resume", "resume_early",
                  "resume_noirq")  # fmt: skip
@@ -21,11 +22,6 @@ class SuspendStats:
     last_failed_device: str | None = None
 
 
-def _word(fs: HostFS, path: str) -> str | None:
-    text = fs.read(path)
-    return text.strip() or None if text is not None else None
-
-
 def read_suspend_stats(fs: HostFS) -> SuspendStats:
     base = fs.sys("power", "suspend_stats")
     stats = SuspendStats(success=fs.read_int(f"{base}/success"), fail=fs.read_int(f"{base}/fail"))
@@ -33,6 +29,6 @@ def read_suspend_stats(fs: HostFS) -> SuspendStats:
         value = fs.read_int(f"{base}/failed_{step}")
         if value is not None:
             stats.step_failures[step] = value
-    stats.last_failed_step = _word(fs, f"{base}/last_failed_step")
-    stats.last_failed_device = _word(fs, f"{base}/last_failed_dev")
+    stats.last_failed_step = read_word(fs, f"{base}/last_failed_step")
+    stats.last_failed_device = read_word(fs, f"{base}/last_failed_dev")
     return stats
