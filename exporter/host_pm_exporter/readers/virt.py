@@ -76,9 +76,15 @@ def read_virt(fs: HostFS, cpuinfo: CpuInfo | None) -> VirtFacts:
 
 
 def detect_hypervisor(fs: HostFS, cpuinfo: CpuInfo | None) -> str | None:
-    """Which hypervisor this host runs under: DMI first (as systemd-detect-virt), then
-    /sys/hypervisor; with the CPU's hypervisor flag but no name, the paravirtual clock
-    (kvm-clock under KVM, also where DMI says only QEMU); "other" failing all that."""
+    """Which hypervisor this host runs under, as systemd-detect-virt finds it: the device
+    tree on POWER and ARM (PowerVM, KVM), /proc/sysinfo on s390 (z/VM, KVM; an LPAR on
+    PR/SM is not a guest), DMI, /sys/hypervisor; with the CPU's hypervisor flag but no
+    name, the paravirtual clock (kvm-clock under KVM, also where DMI says only QEMU);
+    "other" failing all that."""
+    for platform in (_device_tree_hypervisor, _sysinfo_hypervisor):
+        found = platform(fs)
+        if found is not None:
+            return found or None
     xen = fs.read(fs.sys("hypervisor", "type"))
     if xen is not None and xen.strip() == "xen":
         return "xen"
@@ -92,6 +98,37 @@ def detect_hypervisor(fs: HostFS, cpuinfo: CpuInfo | None) -> str | None:
     if found is None and guest:
         return "other"
     return found
+
+
+def _device_tree_hypervisor(fs: HostFS) -> str | None:
+    """POWER and ARM guests: the device tree's hypervisor node names KVM, Xen or
+    VMware; a PowerVM partition has ibm,partition-name and hmc-managed? (and not the
+    qemu,graphic-width a KVM pseries guest also has).  ``None``: the tree says nothing."""
+    raw = fs.read_bytes(fs.proc("device-tree", "hypervisor", "compatible"))
+    if raw is not None:  # NUL-separated strings
+        compatible = raw.decode(errors="replace")
+        for needle, hypervisor in (("linux,kvm", "kvm"), ("xen", "xen"), ("vmware", "vmware")):
+            if needle in compatible:
+                return hypervisor
+    if (
+        fs.exists(fs.proc("device-tree", "ibm,partition-name"))
+        and fs.exists(fs.proc("device-tree", "hmc-managed?"))
+        and not fs.exists(fs.proc("device-tree", "chosen", "qemu,graphic-width"))
+    ):
+        return "powervm"
+    return None
+
+
+def _sysinfo_hypervisor(fs: HostFS) -> str | None:
+    """s390: /proc/sysinfo has a "VM00 Control Program" line under z/VM ("z/VM 7.1.0")
+    and KVM ("KVM/Linux"); an LPAR has none: "" (bare metal, as systemd says)."""
+    text = fs.read(fs.proc("sysinfo"))
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VM00 Control Program:"):
+            return "zvm" if "z/VM" in line else "kvm"
+    return ""
 
 
 def _dmi_hypervisor(fs: HostFS) -> str | None:
