@@ -86,6 +86,8 @@ def read_caches(
         total = totals.setdefault((level, ctype), [0, 0])
         total[0] = None if size is None or total[0] is None else total[0] + size
         total[1] = (total[1] or 0) + 1
+    if not totals:
+        elsewhere = [*elsewhere, *_sparc_caches(fs, f"{base}/cpu{cpus[0]}")]
     out = [CacheSummary(level, ctype, size, count or 0) for (level, ctype), (size, count) in sorted(totals.items())]
     out += [c for c in elsewhere if (c.level, c.type) not in totals]
     return sorted(out, key=lambda c: (c.level, c.type))
@@ -99,3 +101,19 @@ def _describe(fs: HostFS, path: str) -> tuple[int, str, int | None]:
     if level is None or ctype is None:
         raise ParseError(f"{path}: level or type missing")
     return level, ctype.strip(), parse_file(f"{path}/size", parse_cache_size, size) if size is not None else None
+
+
+# sparc64 keeps a CPU's caches as attributes of the CPU itself, in bytes.
+_SPARC_CACHES = (("l1_dcache_size", 1, "Data"), ("l1_icache_size", 1, "Instruction"), ("l2_cache_size", 2, "Unified"),
+                 ("l3_cache_size", 3, "Unified"))  # fmt: skip
+
+
+def _sparc_caches(fs: HostFS, cpu_path: str) -> list[CacheSummary]:
+    """sparc64's cache sizes (``cpuN/l1_dcache_size`` ...), as lscpu reads them there.
+    Which CPUs share one, the kernel does not say: no instance count."""
+    out = []
+    for name, level, ctype in _SPARC_CACHES:
+        size = fs.read_int(f"{cpu_path}/{name}")
+        if size:
+            out.append(CacheSummary(level, ctype, size, None))
+    return out

@@ -52,8 +52,11 @@ def read_cpu_sets(fs: HostFS) -> CpuSets:
     for name in (*LOGICAL_STATES, "isolated"):
         masks[name] = read_parsed(fs, cpu_dir(fs, name), parse_cpulist)
     if masks["online"] is None:
+        # Old kernels without the mask: every cpuN directory, but not those whose own
+        # online switch says 0 (the boot CPU usually has no switch).
         entries = fs.listdir(cpu_dir(fs)) or []
-        masks["online"] = frozenset(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isdigit())
+        numbers = sorted(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isascii() and e[3:].isdigit())
+        masks["online"] = frozenset(n for n in numbers if fs.read_int(cpu_dir(fs, f"cpu{n}", "online")) != 0)
     online = masks["online"] or frozenset()
     present = masks["present"] if masks["present"] is not None else online
     possible = masks["possible"] if masks["possible"] is not None else present
@@ -111,6 +114,19 @@ def sibling_groups(fs: HostFS, online: Iterable[int], names: Sequence[str]) -> l
     return groups
 
 
+def id_groups(fs: HostFS, online: Sequence[int], id_file: str) -> list[frozenset[int]] | None:
+    """Partition the online CPUs by an id file (old kernels with only
+    ``physical_package_id`` and ``thread_siblings``); ``None`` where the kernel has
+    none.  One read per CPU: only on such kernels."""
+    by_id: dict[int, set[int]] = {}
+    for cpu in online:
+        value = fs.read_int(cpu_dir(fs, f"cpu{cpu}", "topology", id_file), signed=True)
+        if value is None:
+            return None
+        by_id.setdefault(value, set()).add(cpu)
+    return [frozenset(group) for _, group in sorted(by_id.items())] or None
+
+
 # Sibling files, newest name first; the hex-mask forms for kernels without the lists.
 _PACKAGE = ("package_cpus_list", "core_siblings_list", "package_cpus", "core_siblings")
 _DIE = ("die_cpus_list", "die_cpus")
@@ -121,7 +137,7 @@ _CORE = ("core_cpus_list", "thread_siblings_list", "core_cpus", "thread_siblings
 def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
     online = sorted(online)
     return Groups(
-        package=sibling_groups(fs, online, _PACKAGE),
+        package=sibling_groups(fs, online, _PACKAGE) or id_groups(fs, online, "physical_package_id"),
         die=None if _no_such_level(fs, online, "die_id") else sibling_groups(fs, online, _DIE),
         cluster=None if _no_such_level(fs, online, "cluster_id") else sibling_groups(fs, online, _CLUSTER),
         core=sibling_groups(fs, online, _CORE),
