@@ -98,6 +98,22 @@ class HostSpec:
         return [cpu for cpu in self.cpus if cpu not in self.offline]
 
 
+def cpumask(cpus: Iterable[int], nbits: int) -> str:
+    """Format a CPU set as the kernel's mask files do (``%*pb`` over nr_cpu_ids bits):
+    hex, a comma every 32 bits from the right, ``0000ffff,ffffffff`` style.
+
+    >>> cpumask([0, 1, 2, 3], 4), cpumask([0, 47], 48), cpumask([32], 64)
+    ('f', '8000,00000001', '00000001,00000000')
+    """
+    value = sum(1 << cpu for cpu in set(cpus))
+    digits = format(value, f"0{(nbits + 3) // 4}x")
+    groups: list[str] = []
+    while digits:
+        groups.insert(0, digits[-8:])
+        digits = digits[:-8]
+    return ",".join(groups)
+
+
 def cpulist(cpus: Iterable[int]) -> str:
     """Format a CPU set the way sysfs does: ``0-3,8``."""
     items = sorted(set(cpus))
@@ -170,6 +186,7 @@ def build(spec: HostSpec, root: Path) -> None:
 
     present = cpus
     possible = list(range(max(cpus) + 1 + spec.possible_extra))
+    nbits = len(possible)  # nr_cpu_ids: the width of every mask file
     for name, members in (
         ("online", online),
         ("offline", sorted(spec.offline)),
@@ -203,18 +220,19 @@ def build(spec: HostSpec, root: Path) -> None:
         package = group("package", core)
         write(root, f"{topo}/physical_package_id", f"{core.package}\n")
         write(root, f"{topo}/core_id", f"{core.core_id}\n")
-        write(root, f"{topo}/package_cpus_list", cpulist(package) + "\n")
-        write(root, f"{topo}/core_siblings_list", cpulist(package) + "\n")
         siblings = [c for c in core.threads if c in online_set]
-        write(root, f"{topo}/core_cpus_list", cpulist(siblings) + "\n")
-        write(root, f"{topo}/thread_siblings_list", cpulist(siblings) + "\n")
+        # Each sibling set as the kernel writes it: a list and its hex-mask twin.
+        sets = {"package_cpus": package, "core_siblings": package, "core_cpus": siblings, "thread_siblings": siblings}
         if spec.die_ids:
             write(root, f"{topo}/die_id", f"{core.die}\n")
-            write(root, f"{topo}/die_cpus_list", cpulist(group("die", core)) + "\n")
+            sets["die_cpus"] = group("die", core)
         if spec.cluster_ids:
             cluster_id = core.cluster if spec.cluster_id_value is None else spec.cluster_id_value
             write(root, f"{topo}/cluster_id", f"{cluster_id}\n")
-            write(root, f"{topo}/cluster_cpus_list", cpulist(group("cluster", core)) + "\n")
+            sets["cluster_cpus"] = group("cluster", core)
+        for name, members in sets.items():
+            write(root, f"{topo}/{name}_list", cpulist(members) + "\n")
+            write(root, f"{topo}/{name}", cpumask(members, nbits) + "\n")
         for cache in core.kind.caches:
             shared = {
                 "core": siblings,
@@ -235,6 +253,7 @@ def build(spec: HostSpec, root: Path) -> None:
             write(root, f"{path}/type", f"{cache.type}\n")
             write(root, f"{path}/size", f"{cache.size_kb}K\n")
             write(root, f"{path}/shared_cpu_list", cpulist(shared) + "\n")
+            write(root, f"{path}/shared_cpu_map", cpumask(shared, nbits) + "\n")
             if spec.cache_ids:
                 write(root, f"{path}/id", f"{ident}\n")
             write(root, f"{path}/ways_of_associativity", f"{cache.ways}\n")
@@ -274,7 +293,7 @@ def build(spec: HostSpec, root: Path) -> None:
         if members:
             write(root, f"sys/devices/{pmu}/cpus", cpulist(members) + "\n")
 
-    _write_numa(spec, root, online_set)
+    _write_numa(spec, root, online_set, nbits)
     _write_proc(spec, root, cpu_of, online)
     for name, text in spec.dmi.items():
         write(root, f"sys/class/dmi/id/{name}", text + "\n")
@@ -292,7 +311,7 @@ def build(spec: HostSpec, root: Path) -> None:
         write(root, rel, text)
 
 
-def _write_numa(spec: HostSpec, root: Path, online: set[int]) -> None:
+def _write_numa(spec: HostSpec, root: Path, online: set[int], nbits: int) -> None:
     base = "sys/devices/system/node"
     nodes = range(len(spec.numa))
     write(root, f"{base}/online", cpulist(nodes) + "\n")
@@ -301,6 +320,7 @@ def _write_numa(spec: HostSpec, root: Path, online: set[int]) -> None:
         cpus = [c for core in spec.cores if core.die in dies for c in core.threads if c in online]
         path = f"{base}/node{node}"
         write(root, f"{path}/cpulist", cpulist(cpus) + "\n")
+        write(root, f"{path}/cpumap", cpumask(cpus, nbits) + "\n")
         row = spec.distances[node] if spec.distances else [10 if peer == node else 21 for peer in nodes]
         write(root, f"{path}/distance", " ".join(str(d) for d in row) + "\n")
         free = mem_kb // 3 * 2

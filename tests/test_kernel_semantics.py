@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import samples, scrape
+from tests.conftest import samples, scrape, series
 
 ARM_CPUINFO = "".join(
     f"processor\t: {n}\nBogoMIPS\t: 48.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n"
@@ -134,3 +134,80 @@ def test_offline_counts_only_possible_cpus(tmp_path: Path) -> None:
     got = samples(scrape(make_host(tmp_path, files)))
     assert got['host_cpu_logical{state="offline"}'] == 8
     assert got['host_cpu_logical{state="possible"}'] == 16
+
+
+# --- which kernel, which guest: excerpts of real files where no whole capture is public ----
+
+POWER9 = (
+    "processor\t: 0\ncpu\t\t: POWER9 (architected), altivec supported\nclock\t\t: 2250.000000MHz\n"
+    "revision\t: 2.2 (pvr 004e 1202)\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: IBM,9009-22A\n"
+)
+
+
+def test_power_byte_order_comes_from_the_kernel_where_it_says(tmp_path: Path) -> None:
+    little = series(scrape(make_host(tmp_path / "le", {"proc/cpuinfo": POWER9})), "host_cpu_info")
+    assert [k["arch"] for k in little] == ["ppc64le"]  # POWER8 and later: little-endian unless told
+    big = make_host(tmp_path / "be", {"proc/cpuinfo": POWER9, "sys/kernel/cpu_byteorder": "big\n"})
+    assert [k["arch"] for k in series(scrape(big), "host_cpu_info")] == ["ppc64"]
+
+
+def test_a_32_bit_powerpc_is_ppc(tmp_path: Path) -> None:
+    g4 = (
+        "processor\t: 0\ncpu\t\t: 7447A, altivec supported\nclock\t\t: 1666.666000MHz\n"
+        "revision\t: 1.2 (pvr 8003 0102)\nbogomips\t: 73.72\n\ntimebase\t: 18432000\nplatform\t: PowerMac\n"
+    )
+    (kind,) = series(scrape(make_host(tmp_path, {"proc/cpuinfo": g4})), "host_cpu_info")
+    assert (kind["arch"], kind["vendor"], kind["model_name"]) == ("ppc", "", "7447A")
+
+
+S390_CPUINFO = (
+    "vendor_id       : IBM/S390\n# processors    : 2\nbogomips per cpu: 3033.00\n"
+    "features\t: esan3 zarch stfle msa ldisp eimm dfp edat etf3eh highgprs te sie\n"
+    "processor 0: version = FF,  identification = 0133E8,  machine = 2964\n"
+    "processor 1: version = FF,  identification = 0133E8,  machine = 2964\n"
+)
+
+
+def guest(tmp_path: Path, files: dict[str, str]) -> dict[str, float]:
+    return samples(scrape(make_host(tmp_path, files)))
+
+
+def test_s390_kvm_guest_and_lpar(tmp_path: Path) -> None:
+    kvm = guest(tmp_path / "kvm", {"proc/cpuinfo": S390_CPUINFO, "proc/sysinfo":
+        "Manufacturer:         IBM\nType:                 2964\nLPAR Number:          7\n\n"
+        "VM00 Name:            KVMguest\nVM00 Control Program: KVM/Linux\nVM00 Adjustment:      1000\n"})  # fmt: skip
+    assert kvm['host_virt_hypervisor_info{hypervisor="kvm"}'] == 1
+    lpar = guest(tmp_path / "lpar", {"proc/cpuinfo": S390_CPUINFO, "proc/sysinfo":
+        "Manufacturer:         IBM\nType:                 2964\nLPAR Number:          7\n"
+        "LPAR Name:            PROD1\n"})  # fmt: skip
+    assert lpar["host_virt_guest"] == 0, "an LPAR on PR/SM is no guest, as systemd-detect-virt says"
+
+
+def test_powervm_partition_and_kvm_pseries_guest(tmp_path: Path) -> None:
+    lpar = guest(tmp_path / "powervm", {"proc/cpuinfo": POWER9, "proc/device-tree/ibm,partition-name": "lpar1\0",
+                                        "proc/device-tree/hmc-managed?": ""})  # fmt: skip
+    assert lpar['host_virt_hypervisor_info{hypervisor="powervm"}'] == 1
+    kvm = guest(tmp_path / "kvm", {"proc/cpuinfo": POWER9, "proc/device-tree/ibm,partition-name": "guest\0",
+                                   "proc/device-tree/hmc-managed?": "",
+                                   "proc/device-tree/chosen/qemu,graphic-width": "\0\0\x03\0",
+                                   "proc/device-tree/hypervisor/compatible": "linux,kvm\0"})  # fmt: skip
+    assert kvm['host_virt_hypervisor_info{hypervisor="kvm"}'] == 1
+    metal = guest(tmp_path / "metal", {"proc/cpuinfo": POWER9})
+    assert metal["host_virt_guest"] == 0
+
+
+def test_sparc64_caches_are_the_cpus_own_attributes(tmp_path: Path) -> None:
+    """sparc64 has no cache/indexN directories: l1_dcache_size and the like, in bytes,
+    sit in cpuN itself (as lscpu reads them)."""
+    files = {"proc/cpuinfo": "cpu\t\t: UltraSparc T5 (Niagara5)\ntype\t\t: sun4v\nncpus active\t: 2\n"
+             "CPU0\t\t: online\nCPU1\t\t: online\n", "sys/devices/system/cpu/online": "0-1\n"}  # fmt: skip
+    for cpu in range(2):
+        files |= {f"sys/devices/system/cpu/cpu{cpu}/l1_dcache_size": "16384\n",
+                  f"sys/devices/system/cpu/cpu{cpu}/l1_icache_size": "16384\n",
+                  f"sys/devices/system/cpu/cpu{cpu}/l2_cache_size": "131072\n"}  # fmt: skip
+    got = samples(scrape(make_host(tmp_path, files)))
+    assert got['host_cpu_cache_size_bytes{level="1",type="Data"}'] == 16384
+    assert got['host_cpu_cache_size_bytes{level="2",type="Unified"}'] == 131072
+    assert not any(k.startswith("host_cpu_cache_instances") for k in got)
+    (kind,) = series(scrape(tmp_path), "host_cpu_info")
+    assert (kind["arch"], kind["model_name"]) == ("sparc64", "UltraSparc T5 (Niagara5)")
