@@ -140,7 +140,7 @@ def test_name_filter(served: Exporter) -> None:
 def test_malformed_request_gets_400_and_the_server_lives_on(served: Exporter) -> None:
     exp = served
     reply = raw_request(exp.port, b"GET /metrics HTTP/1.1 trailing-junk\r\n\r\n")
-    assert b"400 - Bad request syntax" in reply
+    assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     reply = raw_request(exp.port, b"GET /metrics HTTP/7.q\r\n\r\n")
     assert b"400" in reply
     reply = raw_request(exp.port, b"\x00\xffGARBAGE\r\n\r\n")  # not even HTTP: HTTP/0.9 rules
@@ -226,12 +226,16 @@ def test_head_errors_have_no_body_on_a_kept_alive_connection(served: Exporter) -
 
 
 def test_a_request_body_is_not_read_as_the_next_request(served: Exporter) -> None:
+    """The body is framed by its Content-Length (h11's rules): it is dropped, and the
+    request after it is the one that follows it, not the body."""
     exp = served
     reply = raw_request(
         exp.port,
-        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na=bGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na=b"
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     assert reply.startswith(b"HTTP/1.1 405")
-    assert reply.count(b"HTTP/1.1 ") == 1, "the connection closes after a request with a body"
-    assert b"a=bGET" not in reply
+    assert reply.count(b"HTTP/1.1 ") == 2
+    assert b"HTTP/1.1 200" in reply
+    assert reply.endswith(b"ok\n")
     assert exp.get("/healthz")[0] == 200

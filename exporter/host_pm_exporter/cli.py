@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import re
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -21,8 +21,9 @@ from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.render.metrics import SnapshotCollector
 from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.snapshot import SnapshotConfig, build_snapshot
-from host_pm_exporter.web import make_app, make_server, parse_listen_address, serve_until_stopped
+from host_pm_exporter.snapshot import SnapshotConfig, build_snapshot, watchdog
+from host_pm_exporter.web import Limits, Routes, Server, listen, parse_listen_address
+from host_pm_exporter.webconfig import WebConfigError, WebConfigSource
 
 log = logging.getLogger("host_pm_exporter.cli")
 
@@ -34,6 +35,8 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 class Config:
     listen: tuple[str, int]
     telemetry_path: str
+    web_config: str | None
+    limits: Limits
     collectors: tuple[Collector[Any], ...]
     snapshot: SnapshotConfig
     exporter_metrics: bool
@@ -84,6 +87,12 @@ def _listen(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {value!r}")
+    return int(value)
+
+
 def _regex(value: str) -> re.Pattern[str]:
     try:
         return re.compile(value)
@@ -117,6 +126,48 @@ def build_parser() -> argparse.ArgumentParser:
         type=_telemetry_path,
         default="/metrics",
         help="path under which to expose metrics",
+    )
+    add(
+        "--web.config.file",
+        dest="web_config",
+        type=_absolute_path,
+        default=None,
+        help="exporter-toolkit web config (TLS, client certificates, basic auth, headers); re-read on change",
+    )
+    add(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive_int,
+        default=512,
+        help="open connections at most; one more is answered 503 and closed",
+    )
+    add(
+        "--web.max-requests",
+        dest="max_requests",
+        type=_positive_int,
+        default=40,
+        help="scrapes in parallel at most; more get 503",
+    )
+    add(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=parse_duration,
+        default="10s",
+        help="how long a client may take to send a request's headers",
+    )
+    add(
+        "--web.idle-timeout",
+        dest="idle_timeout",
+        type=parse_duration,
+        default="60s",
+        help="how long a kept-alive connection may sit idle",
+    )
+    add(
+        "--scrape.timeout",
+        dest="scrape_timeout",
+        type=parse_duration,
+        default="9s",
+        help="how long the host's files may take to read; a collector still reading reports 0",
     )
     add(
         "--web.disable-exporter-metrics",
@@ -205,6 +256,13 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     return Config(
         listen=args.listen,
         telemetry_path=args.telemetry_path,
+        web_config=args.web_config,
+        limits=Limits(
+            max_connections=args.max_connections,
+            max_requests=args.max_requests,
+            read_header_timeout=args.read_header_timeout,
+            idle_timeout=args.idle_timeout,
+        ),
         collectors=collectors,
         snapshot=SnapshotConfig(
             fs=fs,
@@ -212,6 +270,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             probes=args.probes,
             probe_timeout=args.probe_timeout,
             pm_is_supported=args.pm_is_supported,
+            timeout=args.scrape_timeout,
         ),
         exporter_metrics=args.exporter_metrics,
         render=RenderOptions(flags_include=args.flags_include, flags_exclude=args.flags_exclude),
@@ -233,35 +292,54 @@ def make_registry(config: Config) -> CollectorRegistry:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     logs.setup(config.log_level, config.log_format)
-    app = make_app(
+    try:
+        web_config = WebConfigSource(config.web_config)
+    except WebConfigError as err:
+        log.error("bad web config", extra={"err": str(err)})
+        return 1
+    host, port = config.listen
+    try:
+        sock = listen(host, port)
+    except OSError as err:
+        log.error("cannot listen", extra={"address": f"{host}:{port}", "err": err.strerror or err})
+        return 1
+    routes = Routes(
         make_registry(config),
         config.telemetry_path,
         collectors=[c.name for c in config.collectors],
         probes=config.snapshot.probes,
+        health=watchdog.problem,
     )
-    host, port = config.listen
-    try:
-        server = make_server(host, port, app)
-    except OSError as err:
-        log.error("cannot listen", extra={"address": f"{host}:{port}", "err": err.strerror or err})
-        return 1
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    server = Server(sock, routes, config.limits, web_config)
+    bound = sock.getsockname()
     log.info(
         "listening",
         extra={
-            "address": f"[{bound_host}]:{bound_port}" if ":" in str(bound_host) else f"{bound_host}:{bound_port}",
+            "address": f"[{bound[0]}]:{bound[1]}" if ":" in str(bound[0]) else f"{bound[0]}:{bound[1]}",
             "version": __version__,
+            "tls": web_config.server_context() is not None,
             "collectors": ",".join(c.name for c in config.collectors),
             "probes": ",".join(config.snapshot.probes),
         },
     )
-    serve_until_stopped(server, stop)
+    asyncio.run(_serve(server, web_config))
+    pmutils.kill_all()  # no probe outlives the exporter
     return 0
+
+
+async def _serve(server: Server, web_config: WebConfigSource) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_stop(sig: signal.Signals) -> None:
+        log.info("shutting down", extra={"signal": sig.name})
+        stop.set()
+
+    def on_hup() -> None:
+        changed = web_config.reload()
+        log.info("SIGHUP: web config re-read", extra={"changed": changed})
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_stop, sig)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    await server.serve(stop)

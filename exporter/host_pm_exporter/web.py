@@ -1,80 +1,116 @@
 """HTTP: the landing page, the metrics path (text format or OpenMetrics, gzip when
-asked), /healthz, and 404/405 where due.  A request never gets a traceback."""
+asked), /healthz, and 404/405 where due; on a front that no client can take down.
+
+The front is asyncio with h11 parsing the protocol (a sans-IO HTTP/1.1 library: request
+lines, header framing, Content-Length rules and keep-alive are its, not ours).  A
+connection is a coroutine, not a thread, so slow or idle clients cost a few kilobytes
+each; the scrapes themselves run in a bounded thread pool.  The limits:
+
+- at most `max_connections` open connections; one more is answered 503 and closed;
+- a request's headers must be complete within `read_header_timeout` (counted from the
+  connection's start, or from the first byte of a later request), an idle kept-alive
+  connection is closed after `idle_timeout`, a response that the client does not read
+  is abandoned after `write_timeout`;
+- a request runs only once its headers are complete; at most `max_requests` scrapes run
+  at once, more get 503 (node_exporter's --web.max-requests);
+- anything malformed gets a status line (400, 413, 431 or 505) and the connection
+  closes; no response names the server's software.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import gzip
 import logging
+import re
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from socketserver import ThreadingMixIn
-from typing import Any, Callable
-from urllib.parse import parse_qs
-from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import h11
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from host_pm_exporter.render.page import landing_page
+from host_pm_exporter.webconfig import Authenticator, WebConfig, WebConfigSource
 
 log = logging.getLogger("host_pm_exporter.web")
 
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _ALLOWED = "GET, HEAD"
-_Response = tuple[str, list[tuple[str, str]], bytes]
+_MAX_BODY = 64 * 1024  # no route takes a body: a little is read and dropped, more is refused
+_MAX_HEADERS = 16 * 1024
+_READ = 64 * 1024
 
 
-def make_app(
-    registry: CollectorRegistry,
-    telemetry_path: str,
-    collectors: Sequence[str] = (),
-    probes: Sequence[str] = (),
-) -> WSGIApp:
-    static: dict[str, _Response] = {
-        "/": (
-            "200 OK",
-            [("Content-Type", "text/html; charset=utf-8")],
-            landing_page(telemetry_path, collectors, probes),
-        ),
-        "/healthz": ("200 OK", [("Content-Type", "text/plain; charset=utf-8")], b"ok\n"),
-    }
-
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
-        method = environ.get("REQUEST_METHOD", "GET")
-        if path != telemetry_path and path not in static:
-            status, headers, body = _text("404 Not Found", f"404 page not found: {path}\n")
-        elif method not in ("GET", "HEAD"):
-            status, headers, body = _text(
-                "405 Method Not Allowed", f"method {method} not allowed\n", [("Allow", _ALLOWED)]
-            )
-        else:
-            try:
-                status, headers, body = _metrics(registry, environ) if path == telemetry_path else static[path]
-            except Exception:  # never a traceback to the client
-                log.exception("request failed", extra={"path": path})
-                status, headers, body = _text("500 Internal Server Error", "internal error\n")
-        start_response(status, [*headers, ("Content-Length", str(len(body)))])
-        return [b""] if method == "HEAD" else [body]  # HEAD: the headers of GET, no body
-
-    return app
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = 512
+    max_requests: int = 40
+    read_header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    write_timeout: float = 30.0
+    drain_timeout: float = 10.0
 
 
-def _metrics(registry: CollectorRegistry, environ: dict[str, Any]) -> _Response:
-    encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-    params = parse_qs(environ.get("QUERY_STRING", ""))
-    source: Collector = registry
-    if "name[]" in params:
-        source = _NameFilter(registry, params["name[]"])
-    body = encoder(source)
-    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
-    if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
-        body = gzip.compress(body, compresslevel=5)
-        headers.append(("Content-Encoding", "gzip"))
-    return "200 OK", headers, body
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _text(status: int, text: str, extra: Sequence[tuple[str, str]] = ()) -> Response:
+    return Response(status, [("Content-Type", "text/plain; charset=utf-8"), *extra], text.encode())
+
+
+class Routes:
+    """What each path answers.  `health` returns why the exporter is unhealthy, or None."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        telemetry_path: str,
+        collectors: Sequence[str] = (),
+        probes: Sequence[str] = (),
+        health: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.registry = registry
+        self.telemetry_path = telemetry_path
+        self.health = health
+        self.landing = landing_page(telemetry_path, collectors, probes)
+
+    def static(self, path: str) -> Response | None:
+        """The answer for a path that needs no scrape; None for the metrics path."""
+        if path == self.telemetry_path:
+            return None
+        if path == "/":
+            return Response(200, [("Content-Type", "text/html; charset=utf-8")], self.landing)
+        if path == "/healthz":
+            problem = self.health()
+            return _text(200, "ok\n") if problem is None else _text(503, f"unhealthy: {problem}\n")
+        return _text(404, f"404 page not found: {path}\n")
+
+    def metrics(self, accept: str, accept_encoding: str, query: str) -> Response:
+        """One scrape, rendered (runs in the scrape pool)."""
+        encoder, content_type = choose_encoder(accept)
+        params = parse_qs(query)
+        source: Collector = self.registry
+        if "name[]" in params:
+            source = _NameFilter(self.registry, params["name[]"])
+        body = encoder(source)
+        headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
+        if gzip_accepted(accept_encoding):
+            body = gzip.compress(body, compresslevel=5)
+            headers.append(("Content-Encoding", "gzip"))
+        return Response(200, headers, body)
 
 
 class _NameFilter(Collector):
@@ -98,78 +134,282 @@ class _NameFilter(Collector):
                 yield copy
 
 
-def _text(status: str, text: str, extra: list[tuple[str, str]] | None = None) -> _Response:
-    return status, [("Content-Type", "text/plain; charset=utf-8"), *(extra or [])], text.encode()
+class _Closed(Exception):
+    """The connection is done: timed out, reset, or answered with an error."""
 
 
-class _ServerHandler(ServerHandler):
-    http_version = "1.1"
+class _Once:
+    """Log a warning the first time a (kind, message) is seen, then at debug level;
+    remembers a bounded number of them."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self._seen: dict[tuple[str, str], None] = {}
+        self._limit = limit
+
+    def log(self, kind: str, message: str, **extra: Any) -> None:
+        key = (kind, re.sub(r"\d+", "N", message))
+        first = key not in self._seen
+        if first:
+            if len(self._seen) >= self._limit:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = None
+        log.log(logging.WARNING if first else logging.DEBUG, kind, extra={"err": message, **extra})
 
 
-class _Handler(WSGIRequestHandler):
-    """wsgiref's handler, but HTTP/1.1 with keep-alive: Prometheus reuses its connection
-    from scrape to scrape, and every response here carries a Content-Length."""
+@dataclass
+class _State:
+    connections: int = 0
+    scrapes: int = 0
+    busy: set[asyncio.Task[Any]] = field(default_factory=set)  # connections inside a request
 
-    protocol_version = "HTTP/1.1"
-    timeout = 60  # an idle kept-alive connection is closed after a minute
 
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out in two writes: without this, Nagle's algorithm holds
-        # the body back for the client's delayed ACK (40 ms) on a kept-alive connection
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+class Server:
+    """The HTTP front on one listening socket."""
 
-    def handle(self) -> None:
-        self.close_connection = True
-        self._handle_one()
-        while not self.close_connection:
-            self._handle_one()
+    def __init__(
+        self,
+        sock: socket.socket,
+        routes: Routes,
+        limits: Limits | None = None,
+        config: WebConfigSource | None = None,
+    ) -> None:
+        self.sock = sock
+        self.routes = routes
+        self.limits = limits or Limits()
+        self.config = config or WebConfigSource(None)
+        self.auth = Authenticator()
+        self.state = _State()
+        self.once = _Once()
+        self.address = sock.getsockname()
 
-    def _handle_one(self) -> None:
-        try:
-            self.raw_requestline = self.rfile.readline(65537)
-        except OSError:  # idle timeout (socket.timeout on 3.9), reset by the peer
-            self.close_connection = True
-            return
-        if not self.raw_requestline:
-            self.close_connection = True
-            return
-        if len(self.raw_requestline) > 65536:
-            self.requestline = self.request_version = self.command = ""
-            self.send_error(414)
-            self.close_connection = True
-            return
-        if not self.parse_request():
-            self.close_connection = True
-            return
-        if self.headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in self.headers:
-            # No route takes a body, and it is never read: answer, then close, rather
-            # than parse the body as the next request.
-            self.close_connection = True
-        handler = _ServerHandler(
-            self.rfile,
-            self.wfile,  # type: ignore[arg-type]
-            self.get_stderr(),
-            self.get_environ(),
-            multithread=False,
+    # -- life cycle --------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then drain the requests in flight (up to
+        drain_timeout) and close everything."""
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_error)
+        context = self.config.server_context()
+        server = await asyncio.start_server(
+            self._connection,
+            sock=self.sock,
+            backlog=512,
+            ssl=context,
+            ssl_handshake_timeout=self.limits.read_header_timeout if context else None,
+            limit=_READ,
         )
-        handler.request_handler = self  # type: ignore[attr-defined]
-        handler.run(self.server.get_app())  # type: ignore[attr-defined]
-        self.wfile.flush()
+        try:
+            await stop.wait()
+        finally:
+            server.close()  # no new connections; the requests in flight may finish
+            deadline = time.monotonic() + self.limits.drain_timeout
+            while self.state.busy and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if self.state.busy:
+                log.warning("shutting down with requests in flight", extra={"requests": len(self.state.busy)})
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http: " + format, *args)
+    def _loop_error(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's own errors (accept() out of file descriptors: it pauses accepting for
+        a second by itself) go to the log once, without a traceback."""
+        err = context.get("exception")
+        self.once.log("server error", f"{context.get('message', '')}: {err}" if err else context.get("message", ""))
+
+    # -- one connection ----------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state = self.state
+        if state.connections >= self.limits.max_connections:
+            self.once.log("connection refused", "too many open connections", limit=self.limits.max_connections)
+            await self._refuse(writer, 503, "too many open connections", reader)
+            writer.close()
+            return
+        state.connections += 1
+        task = asyncio.current_task()
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADERS)
+        config = self.config.current()
+        try:
+            deadline = time.monotonic() + self.limits.read_header_timeout
+            while True:
+                request = await self._read_request(conn, reader, deadline)
+                if request is None:
+                    break
+                assert task is not None
+                state.busy.add(task)
+                try:
+                    response = await self._respond(request, config)
+                    await self._send(conn, writer, request, response, config)
+                finally:
+                    state.busy.discard(task)
+                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                    break
+                conn.start_next_cycle()
+                deadline = 0.0  # the next request's header deadline starts at its first byte
+        except _Closed:
+            pass
+        except h11.RemoteProtocolError as err:
+            await self._refuse(writer, err.error_status_hint, str(err), reader)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        except Exception:  # a bug of ours: logged with its stack, costs only this connection
+            log.exception("connection failed")
+        finally:
+            state.connections -= 1
+            writer.close()
+
+    async def _read_request(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, deadline: float
+    ) -> h11.Request | None:
+        """The next request once its headers (and any small body) are complete; None
+        when the client closed or went idle between requests."""
+        request: h11.Request | None = None
+        body = 0
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                if not deadline:  # between requests: wait for the first byte, then the clock runs
+                    data = await self._recv(reader, self.limits.idle_timeout)
+                    deadline = time.monotonic() + self.limits.read_header_timeout
+                else:
+                    data = await self._recv(reader, deadline - time.monotonic())
+                conn.receive_data(data)
+                if not data and conn.their_state is h11.IDLE:
+                    return None
+                continue
+            if isinstance(event, h11.Request):
+                request = event
+                if request.http_version not in (b"1.0", b"1.1"):
+                    raise h11.RemoteProtocolError("unsupported HTTP version", error_status_hint=505)
+            elif isinstance(event, h11.Data):
+                body += len(event.data)
+                if body > _MAX_BODY:
+                    raise h11.RemoteProtocolError("request body too large", error_status_hint=413)
+            elif isinstance(event, h11.EndOfMessage):
+                return request
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+            elif event is h11.PAUSED:
+                return request
+
+    async def _recv(self, reader: asyncio.StreamReader, timeout: float) -> bytes:
+        if timeout <= 0:
+            raise _Closed
+        try:
+            return await asyncio.wait_for(reader.read(_READ), timeout)
+        except asyncio.TimeoutError:
+            raise _Closed from None
+
+    async def _respond(self, request: h11.Request, config: WebConfig) -> Response:
+        method = request.method.decode("ascii", "replace")
+        target = request.target.decode("ascii", "replace")
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.headers}
+        # bcrypt takes 50-250 ms: never on the event loop (its verdicts are cached)
+        if config.users and not await _in_thread(self.auth.check, config, headers.get("authorization")):
+            return _text(401, "401 Unauthorized\n", [("WWW-Authenticate", 'Basic realm="host-pm-exporter"')])
+        parts = urlsplit(target)
+        path = unquote(parts.path) or "/"
+        static = self.routes.static(path)
+        if static is not None and static.status == 404:
+            return static
+        if method not in ("GET", "HEAD"):
+            return _text(405, f"method {method} not allowed\n", [("Allow", _ALLOWED)])
+        if static is not None:
+            return static
+        return await self._scrape(headers, parts.query)
+
+    async def _scrape(self, headers: dict[str, str], query: str) -> Response:
+        state = self.state
+        if state.scrapes >= self.limits.max_requests:
+            self.once.log("scrape refused", "too many concurrent scrapes", limit=self.limits.max_requests)
+            return _text(503, f"too many concurrent scrapes (limit {self.limits.max_requests})\n")
+        state.scrapes += 1
+        try:
+            return await _in_thread(
+                self.routes.metrics, headers.get("accept", ""), headers.get("accept-encoding", ""), query
+            )
+        except Exception:  # never a traceback to the client
+            log.exception("scrape failed")
+            return _text(500, "internal error\n")
+        finally:
+            state.scrapes -= 1
+
+    async def _send(
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        request: h11.Request,
+        response: Response,
+        config: WebConfig,
+    ) -> None:
+        headers = [
+            *response.headers,
+            *config.headers,
+            ("Content-Length", str(len(response.body))),
+            ("Date", formatdate(usegmt=True)),
+        ]
+        if response.status >= 400 and response.status not in (401, 404, 405):
+            headers.append(("Connection", "close"))
+        out = conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
+        if request.method != b"HEAD":
+            out += conn.send(h11.Data(data=response.body)) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        writer.write(out)
+        try:
+            await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
+        except asyncio.TimeoutError:
+            raise _Closed from None
+
+    async def _refuse(
+        self, writer: asyncio.StreamWriter, status: int, reason: str, reader: asyncio.StreamReader | None = None
+    ) -> None:
+        """Answer what cannot be served (a request h11 could not parse, a connection past
+        the cap): a status line, a short reason, then close.  Closing with the client's
+        bytes unread would reset the connection and lose the answer, so what it sends
+        meanwhile is read and dropped, for a moment at most."""
+        phrase = {400: "Bad Request", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+                  503: "Service Unavailable", 505: "HTTP Version Not Supported"}.get(status, "Bad Request")  # fmt: skip
+        body = f"{status} {phrase.lower()}: {reason}\n".encode()
+        log.debug("bad request", extra={"status": status, "reason": reason})
+        writer.write(
+            f"HTTP/1.1 {status} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError, OSError):
+            await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
+            if writer.can_write_eof():
+                writer.write_eof()
+            if reader is not None:
+                await asyncio.wait_for(reader.read(_READ), 0.5)
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
+R = TypeVar("R")
 
-    def server_bind(self) -> None:
-        if self.address_family == socket.AF_INET6 and self.server_address[0] == "::":
-            # ":port" means every address, IPv4 included, as with node_exporter.
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
+
+def _in_thread(fn: Callable[..., R], *args: Any) -> asyncio.Future[R]:
+    """Run blocking work (a scrape, a bcrypt check) in a daemon thread of its own: a
+    scrape stuck in a hung read never keeps the process from exiting, as a thread
+    pool's workers would.  Scrapes are capped by max_requests."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[R] = loop.create_future()
+
+    def settle(result: R | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            outcome: tuple[R | None, BaseException | None] = (fn(*args), None)
+        except Exception as err:
+            outcome = (None, err)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="scrape", daemon=True).start()
+    return future
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -192,8 +432,9 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def make_server(host: str, port: int, app: WSGIApp) -> WSGIServer:
-    """Bind the server; an empty host means every address (IPv6 and IPv4 where possible)."""
+def listen(host: str, port: int, backlog: int = 512) -> socket.socket:
+    """A listening socket; an empty host means every address (IPv6 and IPv4 where
+    possible, as node_exporter's ":port")."""
     if host == "":
         candidates = [(socket.AF_INET, "0.0.0.0")]  # noqa: S104 - ":port" means every address
         if socket.has_ipv6:
@@ -203,27 +444,22 @@ def make_server(host: str, port: int, app: WSGIApp) -> WSGIServer:
         candidates = [(family, str(addr[0])) for family, _, _, _, addr in infos]
     error: OSError | None = None
     for family, address in candidates:
-        server_class = type("Server", (_Server,), {"address_family": family})
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            server: WSGIServer = server_class((address, port), _Handler)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and address == "::":
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((address, port))
+            sock.listen(backlog)
         except OSError as err:
+            sock.close()
             error = err
             continue
-        server.set_app(app)
-        return server
+        sock.setblocking(False)
+        return sock
     raise error or OSError(f"cannot listen on {host}:{port}")
 
 
-def serve_until_stopped(server: WSGIServer, stop: threading.Event) -> None:
-    """Serve until `stop` is set (by a signal handler), then close the socket."""
-
-    def wait_then_shutdown() -> None:
-        stop.wait()
-        server.shutdown()
-
-    waiter = threading.Thread(target=wait_then_shutdown, daemon=True)
-    waiter.start()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
+def basic_credentials(user: str, password: str) -> str:
+    """The Authorization header value for basic auth (for clients and tests)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

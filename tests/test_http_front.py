@@ -1,0 +1,223 @@
+"""The HTTP front on a hostile network (loopback only, bounded in count and time): no
+client can take it down, a request runs only once its headers are complete, the
+protocol is h11's, and nothing reaches stderr raw."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+import pytest
+
+from tests.conftest import fixture_args, raw_request, samples
+
+BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
+
+
+def status_line(reply: bytes) -> bytes:
+    return reply.split(b"\r\n", 1)[0]
+
+
+def no_raw_stderr(exp: Any) -> None:
+    """Every line on stderr is one logfmt record: no traceback, no raw dump."""
+    for line in exp.stderr().splitlines():
+        assert line.startswith("ts="), line
+    assert "Traceback (most recent call last):\n" not in exp.stderr()
+
+
+@pytest.fixture
+def front(exporter: Any) -> Any:
+    return exporter([*BASE, "--web.read-header-timeout=1s", "--web.idle-timeout=2s"])
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n", b"505"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"505"),
+        (b"GET /metrics\r\n\r\n", b"400"),  # HTTP/0.9: refused at once, not held
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc", b"400"),
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + b"X-Long: " + b"a" * 70000 + b"\r\n\r\n", b"431"),
+        (b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n" + b"a" * 70000, b"413"),
+    ],
+)
+def test_malformed_requests_get_a_status_line_and_a_close(front: Any, request_bytes: bytes, status: bytes) -> None:
+    start = time.monotonic()
+    reply = raw_request(front.port, request_bytes)
+    assert time.monotonic() - start < 0.9, "answered at once, not at a timeout"
+    assert status_line(reply).startswith(b"HTTP/1.1 " + status + b" "), reply[:120]
+    assert reply.count(b"HTTP/1.1 ") == 1, "one answer, then the connection closes: nothing smuggled through"
+    assert b"host_pm_supported" not in reply
+    assert front.get("/healthz")[0] == 200
+    no_raw_stderr(front)
+
+
+def test_unfinished_headers_never_run_a_scrape(front: Any) -> None:
+    with socket.create_connection(("127.0.0.1", front.port), timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX")
+        sock.shutdown(socket.SHUT_WR)
+        reply = sock.recv(65536)
+    assert b"200 OK" not in reply
+    assert b"host_pm_supported" not in reply
+
+
+def test_headers_must_be_complete_within_the_deadline(front: Any) -> None:
+    """A client trickling one header byte every 0.3 s is cut off at 1 s, though it never
+    stops sending (the deadline is for the whole header, not per read)."""
+    with socket.create_connection(("127.0.0.1", front.port), timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+        start = time.monotonic()
+        closed = None
+        for _ in range(20):
+            try:
+                sock.sendall(b"X")
+                time.sleep(0.3)
+                sock.setblocking(False)
+                try:
+                    if sock.recv(1024) == b"":
+                        closed = time.monotonic() - start
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    sock.setblocking(True)
+            except OSError:
+                closed = time.monotonic() - start
+                break
+    assert closed is not None, "never closed"
+    assert closed < 2.5, closed
+
+
+def test_an_idle_kept_alive_connection_is_closed(front: Any) -> None:
+    with socket.create_connection(("127.0.0.1", front.port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        start = time.monotonic()
+        assert sock.recv(1024) == b""  # the server closes it
+        assert 1.5 < time.monotonic() - start < 4
+
+
+def test_no_server_header(front: Any) -> None:
+    status, headers, _ = front.get("/metrics")
+    assert status == 200
+    assert "Server" not in headers
+
+
+def test_connections_are_capped_and_the_excess_refused(exporter: Any) -> None:
+    exp = exporter([*BASE, "--web.max-connections=4"])
+    time.sleep(0.3)  # the start-up check's connection is gone
+    held = [socket.create_connection(("127.0.0.1", exp.port), timeout=5) for _ in range(4)]
+    try:
+        time.sleep(0.2)
+        reply = raw_request(exp.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_line(reply) == b"HTTP/1.1 503 Service Unavailable"
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.2)
+    assert exp.get("/healthz")[0] == 200
+
+
+def slow_pm_is_supported(tmp_path: Path) -> Path:
+    script = tmp_path / "pm-is-supported"
+    script.write_text("#!/bin/sh\nsleep 1\nexit 0\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+def test_concurrent_scrapes_past_the_limit_get_503(exporter: Any, tmp_path: Path) -> None:
+    script = slow_pm_is_supported(tmp_path)
+    exp = exporter([*BASE, "--web.max-requests=1", "--pm.probes=pm-utils", f"--pm.pm-is-supported={script}"])
+    results: list[int] = []
+    first = threading.Thread(target=lambda: results.append(exp.get("/metrics")[0]))
+    first.start()
+    time.sleep(0.4)
+    status, _, body = exp.get("/metrics")
+    first.join()
+    assert status == 503, body
+    assert results == [200]
+    assert exp.get("/healthz")[0] == 200, "the cap is for scrapes only"
+
+
+def test_a_thousand_slow_clients_cost_no_threads(exporter: Any) -> None:
+    exp = exporter(BASE)
+    proc = psutil.Process(exp.proc.pid)
+    baseline = proc.num_threads()
+    held = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", exp.port), timeout=5)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            held.append(sock)
+        time.sleep(0.3)
+        start = time.monotonic()
+        assert exp.get("/metrics")[0] == 200
+        assert time.monotonic() - start < 1.0
+        assert proc.num_threads() <= baseline + 4
+    finally:
+        for sock in held:
+            sock.close()
+    no_raw_stderr(exp)
+
+
+def test_a_reset_mid_headers_writes_nothing_raw(front: Any) -> None:
+    sock = socket.create_connection(("127.0.0.1", front.port), timeout=5)
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()  # RST
+    time.sleep(0.2)
+    assert front.get("/healthz")[0] == 200
+    no_raw_stderr(front)
+
+
+def test_many_simultaneous_connects_are_queued_not_refused(front: Any) -> None:
+    socks: list[socket.socket] = []
+    errors: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", front.port), timeout=0.5))
+        except OSError as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=connect) for _ in range(150)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert time.monotonic() - start < 1.0
+    for sock in socks:
+        sock.close()
+
+
+def test_scrapes_are_bounded_on_a_fifo_under_the_roots(host_copy: Callable[..., Path], exporter: Any) -> None:
+    import os
+
+    root = host_copy()
+    (root / "proc/swaps").unlink()
+    os.mkfifo(root / "proc/swaps")
+    (root / "etc").mkdir(exist_ok=True)
+    os.mkfifo(root / "etc/machine-id")
+    exp = exporter([*fixture_args(root), "--pm.probes=kernel"])
+    proc = psutil.Process(exp.proc.pid)
+    for _ in range(3):
+        start = time.monotonic()
+        got = samples(exp.scrape())
+        assert time.monotonic() - start < 1.0
+    assert got['host_exporter_collector_success{collector="readiness"}'] == 0
+    assert got['host_exporter_collector_success{collector="power"}'] == 1
+    assert got['host_pm_supported{state="S3"}'] == 1
+    threads, fds = proc.num_threads(), proc.num_fds()
+    for _ in range(5):
+        exp.scrape()
+    assert proc.num_threads() <= threads + 1
+    assert proc.num_fds() <= fds + 1
+    assert exp.get("/healthz")[0] == 200
