@@ -13,11 +13,17 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 
 # Missing files and missing parents both mean "absent".
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
-_FLAGS = os.O_RDONLY | os.O_CLOEXEC
-_open, _read, _close = os.open, os.read, os.close
+# O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused: not a
+# regular file); O_NOCTTY: a terminal device never becomes ours.
+_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+MAX_FILE = 32 << 20  # room for /proc/cpuinfo of 8,192 CPUs
+MAX_SYSFS_FILE = 64 << 10  # a sysfs attribute is one page; the cpulists of 8,192 CPUs fit
+_open, _read, _close, _fstat = os.open, os.read, os.close, os.fstat
+_S_ISREG = stat.S_ISREG
 _CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16K buffers cost more.)
 _UNSIGNED = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() also takes "²"
 _SIGNED = re.compile(r"-?[0-9]{1,20}")
@@ -49,16 +55,18 @@ class HostFS:
     def root(self, *parts: str) -> str:
         return os.path.join(self.rootfs, *parts)
 
-    def read(self, path: str) -> str | None:
-        """The text of `path`, or ``None`` when it does not exist.  A NUL byte or bytes
-        that are not UTF-8 raise `ReadError`: sysfs and procfs write text."""
+    def read(self, path: str, errors: str = "strict") -> str | None:
+        """The text of `path`, or ``None`` when it does not exist.  A NUL byte raises
+        `ReadError`: sysfs and procfs write text; so do bytes that are not UTF-8, unless
+        `errors` is "replace" (for /proc/cpuinfo, where one odd byte in a model name
+        must not cost the whole collector)."""
         data = self.read_bytes(path)
         if data is None:
             return None
         if b"\x00" in data:
             raise ReadError(f"{path}: not text (NUL byte)")
         try:
-            return data.decode()
+            return data.decode(errors=errors)
         except UnicodeDecodeError:
             raise ReadError(f"{path}: not text") from None
 
@@ -79,11 +87,18 @@ class HostFS:
                 return None
             raise ReadError(f"{path}: {err.strerror or err}", err.errno) from None
         try:
+            if not _S_ISREG(_fstat(fd).st_mode):  # a FIFO, a device, a directory
+                raise ReadError(f"{path}: not a regular file")
             data = _read(fd, _CHUNK)
             if len(data) == _CHUNK or (data and not path.startswith(self._sysfs_prefix)):
                 chunks = [data]
+                size = len(data)
+                cap = MAX_SYSFS_FILE if path.startswith(self._sysfs_prefix) else MAX_FILE
                 while chunk := _read(fd, 1 << 16):
                     chunks.append(chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        raise ReadError(f"{path}: larger than {cap >> 10} KiB: not a kernel file")
                 data = b"".join(chunks)
         except OSError as err:
             raise ReadError(f"{path}: {err.strerror or err}", err.errno) from None

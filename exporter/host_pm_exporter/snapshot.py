@@ -7,7 +7,9 @@ for the probes until the probe timeout and no longer.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
-from host_pm_exporter.readers import ParseError, read_parsed, read_word
+from host_pm_exporter.readers import ParseError, parse_file, read_word
 from host_pm_exporter.readers.cache import CacheSummary
 from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
 from host_pm_exporter.readers.power import (
@@ -65,7 +67,9 @@ class Scrape:
             fs = self.fs
             machine = fs.running_machine()
             byteorder = None if machine else read_word(fs, fs.sys("kernel", "cpu_byteorder"))
-            return read_parsed(fs, fs.proc("cpuinfo"), lambda text: parse_cpuinfo(text, machine, byteorder))
+            path = fs.proc("cpuinfo")
+            text = fs.read(path, errors="replace")  # one odd byte in a model name costs nothing
+            return None if text is None else parse_file(path, lambda t: parse_cpuinfo(t, machine, byteorder), text)
 
         return self._once("cpuinfo", read)
 
@@ -88,8 +92,14 @@ class Scrape:
         return self._once("rtc_wakealarm", lambda: has_rtc_wakealarm(self.fs))
 
     def power(self) -> PowerFacts:
-        """The decision table's inputs: the sleep files and the RTC."""
-        return PowerFacts.of(self.sleep_files(), self.rtc_wakealarm())
+        """The decision table's inputs: the sleep files and the RTC.  An unreadable RTC
+        leaves the wake alarm unknown and nothing else: it decides suspend-then-hibernate
+        only."""
+        try:
+            rtc: bool | None = self.rtc_wakealarm()
+        except (ReadError, ParseError):
+            rtc = None
+        return PowerFacts.of(self.sleep_files(), rtc)
 
     def lockdown(self) -> ModeList | None:
         return self._once("lockdown", lambda: read_lockdown(self.fs))
@@ -165,6 +175,7 @@ class SnapshotConfig:
     probes: tuple[str, ...] = ("kernel", "logind", "pm-utils")
     probe_timeout: float = 2.0
     pm_is_supported: str = pmutils.DEFAULT_PATH
+    timeout: float = 9.0  # the host's files must be read within this; a collector past it reports 0
 
 
 @dataclass
@@ -179,14 +190,126 @@ def gather(name: str, scrape: Scrape, reader: Callable[[Scrape], T]) -> Section[
     try:
         data: T | None = reader(scrape)
         error = None
-    except (ReadError, ParseError) as err:
+    except (ReadError, ParseError) as err:  # bad input: the host's files, not our code
         data, error = None, str(err)
+        bad_input.log(name, error)
     except Exception as err:  # a reader bug must not break the scrape
         log.exception("collector failed", extra={"collector": name})
         data, error = None, f"{type(err).__name__}: {err}"
-    if error is not None:
-        log.debug("collector failed", extra={"collector": name, "reason": error})
     return Section(data, error, time.perf_counter() - start)
+
+
+class _BadInput:
+    """Bad host files are logged as a warning once per collector and reason (numbers in
+    the reason do not make it new), then at debug level; a bounded memory of them."""
+
+    def __init__(self, limit: int = 512) -> None:
+        self._seen: dict[tuple[str, str], None] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def log(self, collector: str, reason: str) -> None:
+        key = (collector, re.sub(r"\d+", "N", reason))
+        with self._lock:
+            first = key not in self._seen
+            if first:
+                if len(self._seen) >= self._limit:
+                    self._seen.pop(next(iter(self._seen)))
+                self._seen[key] = None
+        level = logging.WARNING if first else logging.DEBUG
+        log.log(level, "collector failed", extra={"collector": collector, "reason": reason})
+
+
+bad_input = _BadInput()
+
+
+class Watchdog:
+    """Collectors still reading past a scrape's deadline (a hung NFS or FUSE mount under
+    the roots): each is skipped by later scrapes until its read returns, so a hung file
+    holds one thread, not one per scrape, and /healthz says so meanwhile."""
+
+    def __init__(self) -> None:
+        self._stuck: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def mark(self, name: str) -> None:
+        with self._lock:
+            self._stuck.setdefault(name, time.monotonic())
+
+    def clear(self, name: str) -> None:
+        with self._lock:
+            self._stuck.pop(name, None)
+
+    def since(self, name: str) -> float | None:
+        with self._lock:
+            return self._stuck.get(name)
+
+    def problem(self) -> str | None:
+        """Why the exporter is unhealthy, or None."""
+        with self._lock:
+            if not self._stuck:
+                return None
+            now = time.monotonic()
+            return ", ".join(f"{n} stuck reading for {now - t:.0f}s" for n, t in sorted(self._stuck.items()))
+
+
+watchdog = Watchdog()
+
+
+class _Reading(threading.Thread):
+    """Reads the host for one scrape: the kernel probe's facts, then every collector in
+    order.  The scrape waits for it until its deadline and no longer."""
+
+    def __init__(self, config: SnapshotConfig, scrape: Scrape, dog: Watchdog) -> None:
+        super().__init__(name="reading", daemon=True)
+        self.config, self.scrape, self.dog = config, scrape, dog
+        self.sections: dict[str, Section[Any]] = {}
+        self.kernel: ProbeResult | None = None
+        self.current: str | None = None
+        self.abandoned = False
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        if "kernel" in self.config.probes:
+            self._step("kernel probe", self._kernel)
+        for collector in self.config.collectors:
+            since = self.dog.since(collector.name)
+            if since is not None:
+                error = f"still stuck reading since {time.monotonic() - since:.0f}s ago"
+                self.sections[collector.name] = Section(None, error, 0.0)
+                continue
+            if not self._step(collector.name, functools.partial(self._gather, collector)):
+                return
+
+    def _kernel(self) -> None:
+        self.kernel = _kernel_probe(self.scrape)
+
+    def _gather(self, collector: Gatherer) -> None:
+        section = gather(collector.name, self.scrape, collector.gather)
+        with self._lock:
+            if not self.abandoned:
+                self.sections[collector.name] = section
+
+    def _step(self, name: str, work: Callable[[], object]) -> bool:
+        with self._lock:
+            if self.abandoned:
+                return False
+            self.current = name
+        work()
+        with self._lock:
+            self.current = None
+            if self.abandoned:
+                self.dog.clear(name)  # the read came back: later scrapes may try again
+                return False
+        return True
+
+    def abandon(self) -> tuple[dict[str, Section[Any]], ProbeResult | None, str | None]:
+        """Stop waiting: what is done, and the step still reading (now marked stuck)."""
+        with self._lock:
+            self.abandoned = True
+            if self.current is not None:
+                self.dog.mark(self.current)
+            return dict(self.sections), self.kernel, self.current
 
 
 class _ProbeThread(threading.Thread):
@@ -203,14 +326,27 @@ class _ProbeThread(threading.Thread):
             self.result = ProbeResult(self.probe, error=f"{type(err).__name__}: {err}")
 
 
-def build_snapshot(config: SnapshotConfig) -> HostSnapshot:
+def build_snapshot(config: SnapshotConfig, dog: Watchdog = watchdog) -> HostSnapshot:
     start = time.monotonic()
     threads = _start_probes(config)
     snapshot = HostSnapshot()
-    scrape = Scrape(config.fs)
-    results = [_kernel_probe(scrape)] if "kernel" in config.probes else []
+    reading = _Reading(config, Scrape(config.fs), dog)
+    reading.start()
+    reading.join(config.timeout)
+    if reading.is_alive():
+        done, kernel_result, stuck = reading.abandon()
+    else:
+        done, kernel_result, stuck = reading.sections, reading.kernel, None
     for collector in config.collectors:
-        snapshot.sections[collector.name] = gather(collector.name, scrape, collector.gather)
+        section = done.get(collector.name)
+        if section is None:
+            why = "stuck reading" if collector.name == stuck else "not read: an earlier collector was stuck"
+            section = Section(None, f"{why} past the {config.timeout:g}s deadline", config.timeout)
+            bad_input.log(collector.name, section.error or "")
+        snapshot.sections[collector.name] = section
+    results = []
+    if "kernel" in config.probes:
+        results.append(kernel_result or ProbeResult("kernel", error="stuck reading /sys/power", duration=0.0))
     # The probes bound their own work by the timeout; the small grace lets a probe that
     # is killing a hung command reap it before the scrape moves on.
     deadline = start + config.probe_timeout + 0.1

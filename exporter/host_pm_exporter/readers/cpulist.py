@@ -5,6 +5,10 @@ from __future__ import annotations
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.readers import ParseError, read_parsed
 
+# Linux's NR_CPUS tops out at 8,192 (x86 MAXSMP; arm64 4,096): a longer list is garbage,
+# and must not cost gigabytes (a 4 KB file of "0-65535," ranges would).
+MAX_CPUS = 16384
+
 
 def _digits(word: str) -> bool:
     return word.isascii() and word.isdigit() and len(word) <= 10
@@ -28,11 +32,13 @@ def parse_cpulist(text: str) -> frozenset[int]:
             raise ParseError(f"bad cpulist {text[:60]!r}")
         if dash:
             lo, hi = int(first), int(last)
-            if hi < lo or hi - lo > 1 << 16:
+            if hi < lo or hi - lo >= MAX_CPUS:
                 raise ParseError(f"bad range {part!r} in cpulist")
             cpus.update(range(lo, hi + 1))
         else:
             cpus.add(int(first))
+        if len(cpus) > MAX_CPUS:
+            raise ParseError(f"more than {MAX_CPUS} CPUs in a cpulist: not a kernel's")
     return frozenset(cpus)
 
 
@@ -47,6 +53,8 @@ def parse_cpumask(text: str) -> frozenset[int]:
     """
     words = text.strip().split(",")
     cpus: set[int] = set()
+    if len(words) * 32 > MAX_CPUS * 4:
+        raise ParseError(f"cpumask of {len(words) * 32} bits: not a kernel's")
     for position, word in enumerate(reversed(words)):
         if not word or len(word) > 8 or not all(c in "0123456789abcdefABCDEF" for c in word):
             raise ParseError(f"bad cpumask {text.strip()[:60]!r}")
