@@ -49,7 +49,8 @@ def directory(rel: str) -> Callable[[Path], None]:
 CASES = [
     # fact, host, how it is broken, the collectors that need it
     ("sleep files", "server-s3", garbage("sys/power/mem_sleep", b"s2idle deep\n"), {"power", "readiness"}),
-    ("RTC", "server-s3", symlink_loop("sys/class/rtc"), {"power", "readiness", "wake"}),
+    # the RTC decides the wake alarm only: power and readiness stay, suspend-then-hibernate unknown
+    ("RTC", "server-s3", symlink_loop("sys/class/rtc"), {"wake"}),
     ("lockdown", "server-s3", directory("sys/kernel/security/lockdown"), {"lockdown", "readiness"}),
     ("cpuinfo", "spr-2s", garbage("proc/cpuinfo", b"\x00\x01\x02 binary junk"), {"cpu"}),
     ("CPU sets", "spr-2s", garbage("sys/devices/system/cpu/online", b"0-3,oops\n"), {"topology", "cache", "idle"}),
@@ -92,3 +93,16 @@ def test_what_survives_a_broken_fact_is_still_right(host_copy: Callable[..., Pat
     got = samples(scrape(root))
     assert "host_cpu_cores" not in got
     assert got['host_cpu_cache_instances{level="2",type="Unified"}'] == 24
+
+
+def test_an_unreadable_rtc_leaves_only_suspend_then_hibernate_unknown(host_copy: Callable[..., Path]) -> None:
+    root = host_copy()
+    symlink_loop("sys/class/rtc")(root)
+    got = samples(scrape(root))
+    assert got['host_pm_supported{state="S3"}'] == 1
+    assert got['host_pm_supported{state="S4"}'] == 1
+    assert 'host_pm_supported{state="suspend_then_hibernate"}' not in got, "unknown is no sample"
+    assert 'host_pm_ready{state="suspend_then_hibernate"}' not in got
+    assert "host_pm_wakealarm_supported" not in got
+    assert 'host_pm_probe_supported{operation="suspend_then_hibernate",probe="kernel"}' not in got
+    assert got['host_pm_probe_supported{operation="suspend",probe="kernel"}'] == 1

@@ -101,3 +101,51 @@ def test_pm_utils_runs_with_a_minimal_environment(tmp_path: Path, exporter: Any)
     for dump in dumps:
         assert "SECRET_TOKEN" not in dump
         assert "PATH=/usr/sbin:/usr/bin:/sbin:/bin" in dump
+
+
+def script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "pm-is-supported"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def test_a_background_child_left_by_a_successful_probe_is_killed(tmp_path: Path, exporter: Any) -> None:
+    marker = f"bg-{uuid.uuid4().hex[:8]}"
+    sleeper = tmp_path / marker
+    shutil.copy("/bin/sleep", sleeper)
+    path = script(tmp_path, f"{sleeper} 30 &\nexit 0")
+    exp = exporter([*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={path}"])
+    got = samples(exp.scrape())
+    assert got['host_pm_probe_success{probe="pm-utils"}'] == 1
+    wait_until(lambda: not strays(marker), "the probe's background child gone", timeout=2)
+
+
+def test_sigterm_during_a_hung_probe_leaves_no_process_and_drains_the_scrape(tmp_path: Path, exporter: Any) -> None:
+    import signal
+    import threading
+
+    path, marker = hanging_pm_is_supported(tmp_path)
+    exp = exporter(
+        [*fixture_args("server-s3"), "--pm.probes=kernel,pm-utils", f"--pm.pm-is-supported={path}",
+         "--pm.probe-timeout=3s"],
+    )  # fmt: skip
+    replies: list[int] = []
+    scrape = threading.Thread(target=lambda: replies.append(exp.get("/metrics")[0]))
+    scrape.start()
+    wait_until(lambda: strays(marker), "the hung probe running", timeout=5)
+    exp.proc.send_signal(signal.SIGTERM)
+    scrape.join(10)
+    assert replies == [200], "the scrape in flight was answered before the exit"
+    assert exp.proc.wait(10) == 0
+    wait_until(lambda: not strays(marker), "the hung probe's processes gone", timeout=3)
+    assert "shutting down" in exp.stderr()
+
+
+def test_sighup_rereads_the_web_config_and_keeps_serving(exporter: Any) -> None:
+    import signal
+
+    exp = exporter([*fixture_args("server-s3"), "--pm.probes=kernel"])
+    exp.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "SIGHUP: web config re-read" in exp.stderr(), "the SIGHUP logged", timeout=5)
+    assert exp.get("/healthz")[0] == 200

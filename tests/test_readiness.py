@@ -180,10 +180,10 @@ class OfflinePolicyFS(HostFS):
     """sysfs as the kernel has it with CPU 1 offline: policy1 stays, and reading any of
     its attributes fails with EBUSY."""
 
-    def read(self, path: str) -> str | None:
+    def read(self, path: str, errors: str = "strict") -> str | None:
         if "/cpufreq/policy1/" in path:
             raise ReadError(f"{path}: Device or resource busy", errno.EBUSY)
-        return super().read(path)
+        return super().read(path, errors)
 
 
 def test_the_policy_of_an_offline_cpu_is_skipped_not_fatal() -> None:
@@ -194,10 +194,10 @@ def test_the_policy_of_an_offline_cpu_is_skipped_not_fatal() -> None:
     assert facts.governor_cpus == {"schedutil": 3}
 
     class Broken(HostFS):
-        def read(self, path: str) -> str | None:
+        def read(self, path: str, errors: str = "strict") -> str | None:
             if "/cpufreq/policy1/" in path:
                 raise ReadError(f"{path}: Input/output error", errno.EIO)
-            return super().read(path)
+            return super().read(path, errors)
 
     try:
         read_dvfs(Broken(str(root / "proc"), str(root / "sys"), str(root)), lambda cpu: None, frozenset({0, 2, 3}))

@@ -16,8 +16,10 @@ STATES = ("S1", "S2idle", "S3", "S4", "hybrid", "suspend_then_hibernate")
 OPERATIONS = ("suspend", "hibernate", "suspend_hybrid", "suspend_then_hibernate")
 
 
-def supported_states(facts: PowerFacts) -> dict[str, bool]:
-    """Apply the decision table to the kernel's facts: state name -> supported."""
+def supported_states(facts: PowerFacts) -> dict[str, bool | None]:
+    """Apply the decision table to the kernel's facts: state name -> supported, or None
+    when a fact it needs could not be read (an unreadable RTC leaves only
+    suspend-then-hibernate unknown)."""
     state = facts.state or frozenset()
     mem_sleep = set(facts.mem_sleep.modes) if facts.mem_sleep is not None else None
     disk = facts.disk
@@ -26,7 +28,7 @@ def supported_states(facts: PowerFacts) -> dict[str, bool]:
     s3 = "deep" in mem_sleep if mem_sleep is not None else "mem" in state
     s4 = "disk" in state and disk is not None and disk.selected != "disabled"
     hybrid = s4 and disk is not None and "suspend" in disk.modes
-    then_hibernate = (s3 or s2idle) and s4 and facts.rtc_wakealarm
+    then_hibernate = facts.rtc_wakealarm if (s3 or s2idle) and s4 else False
     return {
         "S1": s1,
         "S2idle": s2idle,
@@ -37,22 +39,24 @@ def supported_states(facts: PowerFacts) -> dict[str, bool]:
     }
 
 
-def kernel_operations(supported: dict[str, bool]) -> dict[str, bool]:
-    """The kernel's answer to each operation the other probes are asked about."""
-    return {
-        "suspend": supported["S1"] or supported["S2idle"] or supported["S3"],
+def kernel_operations(supported: dict[str, bool | None]) -> dict[str, bool]:
+    """The kernel's answer to each operation the other probes are asked about (an
+    unknown one is left out, as the probes leave out what they cannot answer)."""
+    answers = {
+        "suspend": bool(supported["S1"] or supported["S2idle"] or supported["S3"]),
         "hibernate": supported["S4"],
         "suspend_hybrid": supported["hybrid"],
         "suspend_then_hibernate": supported["suspend_then_hibernate"],
     }
+    return {operation: answer for operation, answer in answers.items() if answer is not None}
 
 
 @dataclass(frozen=True)
 class Readiness:
-    ready: dict[str, bool]
+    ready: dict[str, bool | None]  # None: unknown (a fact could not be read)
     reasons: dict[str, tuple[str, ...]]  # state -> why not ready (empty when ready)
     facts: ReadinessFacts
-    wakealarm: bool
+    wakealarm: bool | None
 
 
 def readiness(power: PowerFacts, lockdown: ModeList | None, facts: ReadinessFacts) -> Readiness:
@@ -77,9 +81,11 @@ def readiness(power: PowerFacts, lockdown: ModeList | None, facts: ReadinessFact
         hibernate.append("lockdown")
     reasons: dict[str, tuple[str, ...]] = {}
     for state in STATES:
-        why = [] if supported[state] else ["not_supported"]
+        why = [] if supported[state] else ["unknown_wakealarm" if supported[state] is None else "not_supported"]
         if state in ("S4", "hybrid", "suspend_then_hibernate"):
             why += hibernate
         reasons[state] = tuple(why)
-    ready = {state: not reasons[state] for state in STATES}
+    ready: dict[str, bool | None] = {
+        state: None if reasons[state] == ("unknown_wakealarm",) else not reasons[state] for state in STATES
+    }
     return Readiness(ready, reasons, facts, power.rtc_wakealarm)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 
 from host_pm_exporter.probes import ProbeResult, once
@@ -23,6 +24,17 @@ OPERATIONS = {
     "suspend_hybrid": "--suspend-hybrid",
 }
 _ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+_live: set[int] = set()  # process groups of the commands running now
+_live_lock = threading.Lock()
+
+
+def kill_all() -> None:
+    """Kill every probe command still running, with all it started (at shutdown)."""
+    with _live_lock:
+        groups = list(_live)
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
 
 
 def run(path: str, timeout: float) -> ProbeResult:
@@ -55,20 +67,25 @@ def _run(path: str, timeout: float, start: float, result: ProbeResult) -> str | 
                 close_fds=True,
                 start_new_session=True,
             )
+            with _live_lock:
+                _live.add(procs[operation].pid)
     except OSError as err:
         errors.append(f"cannot run {path}: {err.strerror or err}")
     deadline = start + timeout
-    for operation, proc in procs.items():
-        try:
-            code = proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+    try:
+        for operation, proc in procs.items():
+            try:
+                code = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                errors.append(f"{path} {OPERATIONS[operation]} timed out after {timeout:g}s")
+                continue
+            if code in (0, 1):
+                result.answers[operation] = code == 0
+            else:
+                errors.append(f"{path} {OPERATIONS[operation]} exited with status {code}")
+    finally:
+        for proc in procs.values():  # whatever the outcome: nothing they started stays behind
             _kill(proc)
-            errors.append(f"{path} {OPERATIONS[operation]} timed out after {timeout:g}s")
-            continue
-        if code in (0, 1):
-            result.answers[operation] = code == 0
-        else:
-            errors.append(f"{path} {OPERATIONS[operation]} exited with status {code}")
     return "; ".join(errors) if errors else None
 
 
@@ -77,7 +94,9 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     The wait is bounded: a process stuck in the kernel (D state) must not hang the
     probe; Popen reaps it later. The script's own children are re-parented to the
     init, which reaps them: in the container image, that is tini."""
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(1.0)
+    with _live_lock:
+        _live.discard(proc.pid)

@@ -30,15 +30,16 @@ class SleepFiles:
 
 @dataclass(frozen=True)
 class PowerFacts:
-    """What the kernel says about sleep: the sleep files and whether an RTC can wake."""
+    """What the kernel says about sleep: the sleep files and whether an RTC can wake
+    (None: /sys/class/rtc could not be read)."""
 
     state: frozenset[str] | None
     mem_sleep: ModeList | None
     disk: ModeList | None
-    rtc_wakealarm: bool
+    rtc_wakealarm: bool | None
 
     @classmethod
-    def of(cls, files: SleepFiles, rtc_wakealarm: bool) -> PowerFacts:
+    def of(cls, files: SleepFiles, rtc_wakealarm: bool | None) -> PowerFacts:
         return cls(files.state, files.mem_sleep, files.disk, rtc_wakealarm)
 
 

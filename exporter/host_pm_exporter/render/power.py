@@ -21,7 +21,9 @@ def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Metric]:
         labels=["state"],
     )
     for state in STATES:
-        family.add_metric([state], float(supported[state]))
+        known = supported[state]
+        if known is not None:  # unknown is no sample, never 0
+            family.add_metric([state], float(known))
     yield family
 
     if facts.state:
@@ -46,11 +48,12 @@ def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Metric]:
             "use. The only mode 'disabled' means hibernation is off (lockdown, nohibernate).",
             facts.disk,
         )
-    yield GaugeMetricFamily(
-        "host_pm_wakealarm_supported",
-        "Whether an RTC under /sys/class/rtc offers a wakealarm (needed to suspend then hibernate).",
-        value=float(facts.rtc_wakealarm),
-    )
+    if facts.rtc_wakealarm is not None:
+        yield GaugeMetricFamily(
+            "host_pm_wakealarm_supported",
+            "Whether an RTC under /sys/class/rtc offers a wakealarm (needed to suspend then hibernate).",
+            value=float(facts.rtc_wakealarm),
+        )
 
 
 def lockdown(levels: ModeList | None, _options: RenderOptions) -> Iterator[Metric]:

@@ -26,7 +26,9 @@ def readiness(data: Readiness, _options: RenderOptions) -> Iterator[Metric]:
         labels=["state", "reason"],
     )
     for state in STATES:
-        ready.add_metric([state], float(data.ready[state]))
+        known = data.ready[state]
+        if known is not None:
+            ready.add_metric([state], float(known))
         for reason in data.reasons[state]:
             reasons.add_metric([state, reason], {})
     yield ready
