@@ -284,3 +284,70 @@ if __name__ == "__main__" and "--write-prometheusrule" in sys.argv:
     (DEPLOY / "kubernetes" / "prometheusrule.yaml").write_text(
         PROMETHEUS_RULE_HEADER + yaml.safe_dump(prometheus_rule(), sort_keys=False, width=110)
     )
+
+
+# --- the TLS overlay ---------------------------------------------------------------------
+
+TLS_OVERLAY = DEPLOY / "kubernetes" / "tls"
+
+
+def merge_by_name(base: list[dict[str, Any]], patch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Strategic merge of a list keyed by name, as kustomize does for containers,
+    volumes and volumeMounts."""
+    out = {item["name"]: dict(item) for item in base}
+    for item in patch:
+        out[item["name"]] = {**out.get(item["name"], {}), **item}
+    return list(out.values())
+
+
+def overlaid_daemonset() -> dict[str, Any]:
+    ds = manifests()["daemonset.yaml"]
+    patch = yaml.safe_load((TLS_OVERLAY / "daemonset-tls.yaml").read_text())["spec"]["template"]["spec"]
+    pod = ds["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (patched,) = patch["containers"]
+    container["args"] = patched["args"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        merged = {**container[probe], **patched[probe]}
+        container[probe] = {k: v for k, v in merged.items() if v is not None}  # null deletes, as in kustomize
+    container["volumeMounts"] = merge_by_name(container["volumeMounts"], patched["volumeMounts"])
+    pod["volumes"] = merge_by_name(pod["volumes"], patch["volumes"])
+    return ds
+
+
+def test_the_tls_overlay_gives_a_valid_daemonset_the_exporter_accepts(tmp_path: Path) -> None:
+    import kubernetes_validate
+
+    from host_pm_exporter.webconfig import load_web_config
+
+    kustomization = yaml.safe_load((TLS_OVERLAY / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == [".."]
+    assert sorted(p["path"] for p in kustomization["patches"]) == ["daemonset-tls.yaml", "servicemonitor-https.yaml"]
+    ds = overlaid_daemonset()
+    kubernetes_validate.validate(ds, "1.30.0", strict=True)
+    container = ds["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config_flag = next(a for a in container["args"] if a.startswith("--web.config.file="))
+    assert config_flag.split("=", 1)[1].startswith(mounts["web-config"] + "/")
+    result = subprocess.run([*exporter_command(), *container["args"], "--version"], capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # the example web config is what the exporter reads, with certificates beside it
+    (tmp_path / "web-config.yml").write_text((TLS_OVERLAY / "web-config.yml").read_text())
+    openssl = need_tool("openssl", "openssl")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "tls.key"),
+                    "-out", str(tmp_path / "tls.crt"), "-days", "1", "-subj", "/CN=host-pm-exporter"],
+                   check=True, capture_output=True)  # fmt: skip
+    (tmp_path / "ca.crt").write_bytes((tmp_path / "tls.crt").read_bytes())
+    web = load_web_config(str(tmp_path / "web-config.yml"))
+    assert web.tls is not None
+    assert web.client_auth == "RequireAndVerifyClientCert"
+
+
+def test_the_tls_overlay_scrapes_over_https_on_the_services_port() -> None:
+    monitor = yaml.safe_load((TLS_OVERLAY / "servicemonitor-https.yaml").read_text())
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["port"] in {p["name"] for p in manifests()["service.yaml"]["spec"]["ports"]}
+    assert {"ca", "cert"} <= endpoint["tlsConfig"].keys()
+    assert monitor["metadata"]["name"] == manifests()["servicemonitor.yaml"]["metadata"]["name"]
