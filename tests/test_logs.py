@@ -35,6 +35,7 @@ def stderr(request: pytest.FixtureRequest) -> Iterator[tuple[str, io.StringIO]]:
     yield request.param, buffer
     root.handlers[:] = []
     root.propagate = True
+    root.setLevel(logging.NOTSET)  # as it was: later tests' log capture must not depend on this one
 
 
 def test_a_reader_bug_logs_its_stack_as_one_field_and_costs_only_its_collector(

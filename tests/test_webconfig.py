@@ -633,6 +633,7 @@ def test_reload_says_whether_a_new_config_is_in_force(
     assert source.reload() is True
     good = source.current()
     site.write("basic_auth_users: [\n")
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="host_pm_exporter.webconfig"):
         assert source.reload() is False  # bad: logged, the last good one kept
     assert source.current() is good
