@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+    write_to_textfile,
+)
 
 from host_pm_exporter import __version__, logs
 from host_pm_exporter.collectors import REGISTRY, Collector, enabled
@@ -21,7 +28,9 @@ from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.render.metrics import SnapshotCollector
 from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.snapshot import SnapshotConfig, build_snapshot, watchdog
+from host_pm_exporter.render.page import status_page
+from host_pm_exporter.render.report import build_report, explain
+from host_pm_exporter.snapshot import HostSnapshot, SnapshotConfig, build_snapshot, watchdog
 from host_pm_exporter.web import Limits, Routes, Server, listen, parse_listen_address
 from host_pm_exporter.webconfig import WebConfigError, WebConfigSource
 
@@ -43,6 +52,9 @@ class Config:
     render: RenderOptions
     log_level: str
     log_format: str
+    dump: bool = False
+    explain: bool = False
+    textfile_directory: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -241,6 +253,24 @@ def build_parser() -> argparse.ArgumentParser:
         default="logfmt",
         help="output format of log messages",
     )
+    one_shot = parser.add_mutually_exclusive_group()
+    one_shot.add_argument(
+        "--dump",
+        action="store_true",
+        help="print one scrape to stdout and exit: 0 when every collector succeeded, else 1",
+    )
+    one_shot.add_argument(
+        "--explain",
+        action="store_true",
+        help="say for a person which sleep states this host supports and can use, and why not; exit as --dump",
+    )
+    one_shot.add_argument(
+        "--textfile.directory",
+        dest="textfile_directory",
+        type=_absolute_path,
+        default=None,
+        help="write one scrape atomically to DIR/host_pm_exporter.prom for node_exporter's textfile collector, exit",
+    )
     add(
         "--version",
         action="version",
@@ -276,6 +306,9 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         render=RenderOptions(flags_include=args.flags_include, flags_exclude=args.flags_exclude),
         log_level=args.log_level,
         log_format=args.log_format,
+        dump=args.dump,
+        explain=args.explain,
+        textfile_directory=args.textfile_directory,
     )
 
 
@@ -289,9 +322,42 @@ def make_registry(config: Config) -> CollectorRegistry:
     return registry
 
 
+TEXTFILE = "host_pm_exporter.prom"
+
+
+def one_scrape(config: Config) -> tuple[HostSnapshot, CollectorRegistry]:
+    """Read the host once; the registry renders that reading (no process metrics: they
+    would describe a process that is about to exit, and clash in node_exporter)."""
+    snap = build_snapshot(config.snapshot)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(lambda: snap, config.collectors, config.render))
+    return snap, registry
+
+
+def run_once(config: Config) -> int:
+    snap, registry = one_scrape(config)
+    healthy = all(section.ok for section in snap.sections.values())
+    if config.textfile_directory is not None:
+        path = os.path.join(config.textfile_directory, TEXTFILE)
+        try:
+            write_to_textfile(path, registry)  # a temporary file, then a rename: never half a file
+        except OSError as err:
+            log.error("cannot write the textfile", extra={"file": path, "err": err.strerror or err})
+            return 1
+        return 0
+    if config.explain:
+        sys.stdout.write(explain(build_report(snap), colour=sys.stdout.isatty()))
+    else:
+        sys.stdout.write(generate_latest(registry).decode())
+    sys.stdout.flush()
+    return 0 if healthy else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     logs.setup(config.log_level, config.log_format)
+    if config.dump or config.explain or config.textfile_directory is not None:
+        return run_once(config)
     try:
         web_config = WebConfigSource(config.web_config)
     except WebConfigError as err:
@@ -303,13 +369,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         log.error("cannot listen", extra={"address": f"{host}:{port}", "err": err.strerror or err})
         return 1
-    routes = Routes(
-        make_registry(config),
-        config.telemetry_path,
-        collectors=[c.name for c in config.collectors],
-        probes=config.snapshot.probes,
-        health=watchdog.problem,
-    )
+    names = [c.name for c in config.collectors]
+
+    def page() -> bytes:
+        report = build_report(build_snapshot(config.snapshot))
+        return status_page(report, config.telemetry_path, names, config.snapshot.probes)
+
+    routes = Routes(make_registry(config), config.telemetry_path, health=watchdog.problem, page=page)
     server = Server(sock, routes, config.limits, web_config)
     bound = sock.getsockname()
     log.info(

@@ -39,7 +39,6 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from host_pm_exporter.render.page import landing_page
 from host_pm_exporter.webconfig import Authenticator, WebConfig, WebConfigSource
 
 log = logging.getLogger("host_pm_exporter.web")
@@ -72,34 +71,45 @@ def _text(status: int, text: str, extra: Sequence[tuple[str, str]] = ()) -> Resp
 
 
 class Routes:
-    """What each path answers.  `health` returns why the exporter is unhealthy, or None."""
+    """What each path answers.  `health` returns why the exporter is unhealthy, or None;
+    `page` and `capabilities` render a fresh reading of the host (the status page, the
+    libvirt XML), as the metrics path does."""
 
     def __init__(
         self,
         registry: CollectorRegistry,
         telemetry_path: str,
-        collectors: Sequence[str] = (),
-        probes: Sequence[str] = (),
         health: Callable[[], str | None] = lambda: None,
+        page: Callable[[], bytes] | None = None,
+        capabilities: Callable[[], bytes] | None = None,
     ) -> None:
         self.registry = registry
         self.telemetry_path = telemetry_path
         self.health = health
-        self.landing = landing_page(telemetry_path, collectors, probes)
+        self.pages: dict[str, tuple[str, Callable[[], bytes]]] = {}
+        if page is not None:
+            self.pages["/"] = ("text/html; charset=utf-8", page)
+        if capabilities is not None:
+            self.pages["/capabilities"] = ("application/xml; charset=utf-8", capabilities)
 
     def static(self, path: str) -> Response | None:
-        """The answer for a path that needs no scrape; None for the metrics path."""
-        if path == self.telemetry_path:
+        """The answer for a path that needs no reading of the host; None for those that do."""
+        if path == self.telemetry_path or path in self.pages:
             return None
-        if path == "/":
-            return Response(200, [("Content-Type", "text/html; charset=utf-8")], self.landing)
         if path == "/healthz":
             problem = self.health()
             return _text(200, "ok\n") if problem is None else _text(503, f"unhealthy: {problem}\n")
         return _text(404, f"404 page not found: {path}\n")
 
+    def dynamic(self, path: str, accept: str, accept_encoding: str, query: str) -> Response:
+        """A path that reads the host (runs in a scrape thread)."""
+        if path in self.pages:
+            content_type, render = self.pages[path]
+            return Response(200, [("Content-Type", content_type)], render())
+        return self.metrics(accept, accept_encoding, query)
+
     def metrics(self, accept: str, accept_encoding: str, query: str) -> Response:
-        """One scrape, rendered (runs in the scrape pool)."""
+        """One scrape, rendered."""
         encoder, content_type = choose_encoder(accept)
         params = parse_qs(query)
         source: Collector = self.registry
@@ -314,9 +324,9 @@ class Server:
             return _text(405, f"method {method} not allowed\n", [("Allow", _ALLOWED)])
         if static is not None:
             return static
-        return await self._scrape(headers, parts.query)
+        return await self._scrape(path, headers, parts.query)
 
-    async def _scrape(self, headers: dict[str, str], query: str) -> Response:
+    async def _scrape(self, path: str, headers: dict[str, str], query: str) -> Response:
         state = self.state
         if state.scrapes >= self.limits.max_requests:
             self.once.log("scrape refused", "too many concurrent scrapes", limit=self.limits.max_requests)
@@ -324,7 +334,7 @@ class Server:
         state.scrapes += 1
         try:
             return await _in_thread(
-                self.routes.metrics, headers.get("accept", ""), headers.get("accept-encoding", ""), query
+                self.routes.dynamic, path, headers.get("accept", ""), headers.get("accept-encoding", ""), query
             )
         except Exception:  # never a traceback to the client
             log.exception("scrape failed")
