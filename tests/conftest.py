@@ -271,7 +271,7 @@ _LABELS = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 def series(text: str, name: str) -> list[dict[str, str]]:
     """The label sets of every sample of `name`, in order."""
     out = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # lines end at \n only (not at \x0b, \x85...)
         if line.startswith(name + "{"):
             out.append(dict(_LABELS.findall(line[: line.rindex("}") + 1])))
         elif line.startswith(name + " "):
@@ -282,7 +282,7 @@ def series(text: str, name: str) -> list[dict[str, str]]:
 def by_label(text: str, name: str, label: str) -> dict[str, float]:
     """The samples of `name` keyed by one label's value: {"powersave": 4.0, ...}."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # lines end at \n only (not at \x0b, \x85...)
         if line.startswith(name + "{"):
             labels = dict(_LABELS.findall(line[: line.rindex("}") + 1]))
             out[labels[label]] = float(line.rpartition(" ")[2])
@@ -302,7 +302,7 @@ def raw_request(port: int, data: bytes) -> bytes:
 def samples(text: str) -> dict[str, float]:
     """Sample lines of an exposition, keyed by name{labels} as printed."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # lines end at \n only (not at \x0b, \x85...)
         if line and not line.startswith("#"):
             key, _, value = line.rpartition(" ")
             out[key] = float(value)

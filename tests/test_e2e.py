@@ -21,12 +21,12 @@ HELP = GOLDEN / "HELP.txt"
 def normalise(text: str) -> str:
     """The samples, without HELP/TYPE lines; durations and the version differ run to
     run or release to release, nothing else may."""
-    body = "".join(line + "\n" for line in text.splitlines() if not line.startswith("# "))
+    body = "".join(line + "\n" for line in text.split("\n")[:-1] if not line.startswith("# "))
     return _VERSION.sub(r'\1"<version>"', _DURATION.sub(r"\1 <duration>", body))
 
 
 def descriptions(text: str) -> set[str]:
-    return {line for line in text.splitlines() if line.startswith(("# HELP ", "# TYPE "))}
+    return {line for line in text.split("\n") if line.startswith(("# HELP ", "# TYPE "))}
 
 
 def promtool_check(text: str) -> None:

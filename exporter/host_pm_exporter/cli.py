@@ -26,11 +26,12 @@ from host_pm_exporter import __version__, logs
 from host_pm_exporter.collectors import REGISTRY, Collector, enabled
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
+from host_pm_exporter.render.capabilities import capabilities_xml
 from host_pm_exporter.render.metrics import SnapshotCollector
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.render.page import status_page
 from host_pm_exporter.render.report import build_report, explain
-from host_pm_exporter.snapshot import HostSnapshot, SnapshotConfig, build_snapshot, watchdog
+from host_pm_exporter.snapshot import HostSnapshot, Scrape, SnapshotConfig, build_snapshot, watchdog
 from host_pm_exporter.web import Limits, Routes, Server, listen, parse_listen_address
 from host_pm_exporter.webconfig import WebConfigError, WebConfigSource
 
@@ -54,6 +55,7 @@ class Config:
     log_format: str
     dump: bool = False
     explain: bool = False
+    capabilities: bool = False
     textfile_directory: str | None = None
 
 
@@ -265,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="say for a person which sleep states this host supports and can use, and why not; exit as --dump",
     )
     one_shot.add_argument(
+        "--capabilities",
+        action="store_true",
+        help="print the host's capabilities as libvirt's XML (as GET /capabilities) and exit as --dump",
+    )
+    one_shot.add_argument(
         "--textfile.directory",
         dest="textfile_directory",
         type=_absolute_path,
@@ -308,6 +315,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         log_format=args.log_format,
         dump=args.dump,
         explain=args.explain,
+        capabilities=args.capabilities,
         textfile_directory=args.textfile_directory,
     )
 
@@ -323,6 +331,11 @@ def make_registry(config: Config) -> CollectorRegistry:
 
 
 TEXTFILE = "host_pm_exporter.prom"
+
+
+def capabilities_of(snap: HostSnapshot, config: Config) -> bytes:
+    """libvirt's host capabilities XML of one reading of the host."""
+    return capabilities_xml(snap, snap.scrape or Scrape(config.snapshot.fs))
 
 
 def one_scrape(config: Config) -> tuple[HostSnapshot, CollectorRegistry]:
@@ -347,6 +360,8 @@ def run_once(config: Config) -> int:
         return 0
     if config.explain:
         sys.stdout.write(explain(build_report(snap), colour=sys.stdout.isatty()))
+    elif config.capabilities:
+        sys.stdout.write(capabilities_of(snap, config).decode())
     else:
         sys.stdout.write(generate_latest(registry).decode())
     sys.stdout.flush()
@@ -356,7 +371,7 @@ def run_once(config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     logs.setup(config.log_level, config.log_format)
-    if config.dump or config.explain or config.textfile_directory is not None:
+    if config.dump or config.explain or config.capabilities or config.textfile_directory is not None:
         return run_once(config)
     try:
         web_config = WebConfigSource(config.web_config)
@@ -375,7 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = build_report(build_snapshot(config.snapshot))
         return status_page(report, config.telemetry_path, names, config.snapshot.probes)
 
-    routes = Routes(make_registry(config), config.telemetry_path, health=watchdog.problem, page=page)
+    routes = Routes(
+        make_registry(config),
+        config.telemetry_path,
+        health=watchdog.problem,
+        page=page,
+        capabilities=lambda: capabilities_of(build_snapshot(config.snapshot), config),
+    )
     server = Server(sock, routes, config.limits, web_config)
     bound = sock.getsockname()
     log.info(

@@ -182,6 +182,7 @@ class SnapshotConfig:
 class HostSnapshot:
     sections: dict[str, Section[Any]] = field(default_factory=dict)
     probes: list[ProbeResult] = field(default_factory=list)
+    scrape: Scrape | None = None  # the facts this reading shared (the capabilities XML reads more through it)
 
 
 def gather(name: str, scrape: Scrape, reader: Callable[[Scrape], T]) -> Section[T]:
@@ -331,6 +332,7 @@ def build_snapshot(config: SnapshotConfig, dog: Watchdog = watchdog) -> HostSnap
     threads = _start_probes(config)
     snapshot = HostSnapshot()
     reading = _Reading(config, Scrape(config.fs), dog)
+    snapshot.scrape = reading.scrape
     reading.start()
     reading.join(config.timeout)
     if reading.is_alive():

@@ -1,0 +1,420 @@
+"""The host's capabilities as libvirt writes them (``virsh capabilities``, the
+``<host>`` part; see libvirt's docs/formatcaps.rst), built from one scrape's facts.
+
+Every fact comes from the scrape's sections (the collectors' facts) or from the
+readers through the same `Scrape`; a section that is missing (collector disabled)
+or failed leaves its part of the XML out, as a failed collector leaves out its
+metrics.  The text is shaped as libvirt prints it: no XML declaration, two-space
+indents, single-quoted attributes, a blank line around ``<host>``.
+
+Differences from libvirt, on purpose:
+
+- ``<cpu><model>`` is written only where libvirt's CPU map names the model by an id
+  the kernel shows (an ARM part number, a POWER PVR).  On x86 libvirt picks the
+  model by its own scoring of CPUID against every model's feature list; that is
+  not repeated here, so there is no x86 ``<model>`` and ``<feature>`` lists every
+  feature libvirt knows that the CPU has, not only those beyond the model.  Every
+  feature libvirt lists is therefore among ours.
+- Feature names: libvirt 9.0's own schema (cputypes.rng, "hostcpu") allows host
+  CPU feature names of ``[a-zA-Z0-9\\-_]+`` only, while libvirt itself prints
+  ``sse4.1`` and ``sse4.2`` there, so its own output fails
+  ``xmllint --relaxng capability.rng`` ("Element feature failed to validate
+  attributes", then "Extra element feature in interleave").  The guest CPU
+  schema's featureName does allow the dot.  Ours validates: those two are
+  written ``sse4_1`` and ``sse4_2``, the alias libvirt's cpu_map records for
+  them (and Linux's name).
+- The host CPU ``<topology>`` carries no ``clusters`` and the cells' CPUs no
+  ``cluster_id``: libvirt 9.0's schema has neither (newer libvirt adds them).
+- ``<counter>`` (TSC frequency, from KVM), ``<maxphysaddr>``,
+  ``<migration_features>``, ``<secmodel>`` and ``<guest>`` describe a hypervisor
+  driver and its configuration, not the host: left out.
+- ``<power_management>`` follows this exporter's decision table, not
+  pm-is-supported: ``suspend_mem`` only with real S3 (never on an s2idle-only
+  host, where libvirt says yes), ``suspend_disk`` and ``suspend_hybrid`` only
+  when hibernation is ready, not merely configured in the kernel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from host_pm_exporter.hostfs import ReadError
+from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers.cpuinfo import CpuEntry, CpuInfo
+from host_pm_exporter.readers.cpus import (
+    CacheBank,
+    CpuIds,
+    base_page_kib,
+    read_cache_banks,
+    read_cpu_ids,
+    read_hugepage_sizes,
+)
+from host_pm_exporter.readers.numa import NumaNode
+from host_pm_exporter.render import libvirt_features as lv
+from host_pm_exporter.sleep import Readiness, supported_states
+from host_pm_exporter.snapshot import HostSnapshot, Scrape
+
+_CACHE_TYPES = {"Unified": "both", "Data": "data", "Instruction": "code"}
+_UNITS = (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
+_FAILED = (ReadError, ParseError)
+
+
+def capabilities_xml(snapshot: HostSnapshot, scrape: Scrape) -> bytes:
+    """``<capabilities><host>...</host></capabilities>`` in UTF-8, without an XML
+    declaration (libvirt prints none), for the scrape that built `snapshot`."""
+    facts = _Facts(snapshot, scrape)
+    out = _Writer()
+    out.open("capabilities")
+    out.blank()
+    out.open("host")
+    identity = facts.data("identity")
+    if identity is not None:
+        out.leaf("uuid", text=identity.uuid)
+    _cpu(out, facts)
+    _power(out, facts)
+    virt = facts.data("virt")
+    if virt is not None:
+        out.leaf("iommu", support="yes" if virt.iommu_groups > 0 else "no")
+    _cells(out, facts)
+    _cache(out, facts)
+    out.close("host")
+    out.blank()
+    out.close("capabilities")
+    return out.text().encode()
+
+
+class _Facts:
+    """The snapshot's sections and the per-CPU reads, each read once."""
+
+    def __init__(self, snapshot: HostSnapshot, scrape: Scrape) -> None:
+        self.snapshot = snapshot
+        self.scrape = scrape
+        self.fs = scrape.fs
+        self._ids: list[CpuIds] | None = None
+        self._ids_read = False
+
+    def data(self, name: str) -> Any:
+        section = self.snapshot.sections.get(name)
+        return section.data if section is not None and section.ok else None
+
+    def cpuinfo(self) -> CpuInfo | None:
+        return self.scrape.cpuinfo_or_none() if self.data("cpu") is not None else None
+
+    def arch(self) -> str:
+        """libvirt's name of the architecture: cpuinfo's, else the running kernel's,
+        else this process's (the exporter runs on the host it describes)."""
+        cpu = self.data("cpu")
+        info = self.scrape.cpuinfo_or_none()
+        arch = (cpu.arch if cpu is not None else "") or (info.arch if info is not None else "")
+        arch = arch or self.fs.running_machine() or os.uname().machine
+        return lv.ARCH_NAMES.get(arch, arch)
+
+    def online(self) -> frozenset[int]:
+        topology = self.data("topology")
+        return topology[0].online if topology is not None else frozenset()
+
+    def present(self) -> frozenset[int]:
+        topology = self.data("topology")
+        return topology[0].present if topology is not None else frozenset()
+
+    def cpu_ids(self) -> list[CpuIds] | None:
+        """Every online CPU's ids; ``None`` without topology facts or when they
+        cannot be read."""
+        if not self._ids_read:
+            self._ids_read = True
+            if self.online():
+                try:
+                    self._ids = read_cpu_ids(self.fs, self.online())
+                except _FAILED:
+                    self._ids = None
+        return self._ids
+
+    def nodes(self) -> list[NumaNode]:
+        """The NUMA nodes; one node of every CPU where the kernel has none (libvirt
+        then fakes one cell too)."""
+        numa = self.data("numa")
+        if numa:
+            return list(numa)
+        online = self.online()
+        return [NumaNode(0, online, None)] if online else []
+
+
+def _first_cpu(info: CpuInfo, online: frozenset[int]) -> CpuEntry:
+    """The lowest online CPU's cpuinfo entry (libvirt reads CPUID where it runs)."""
+    entries = [e for e in info.cpus if e.cpu in online] or list(info.cpus)
+    return min(entries, key=lambda e: e.cpu)
+
+
+def _cpu(out: _Writer, facts: _Facts) -> None:
+    arch = facts.arch()
+    out.open("cpu")
+    out.leaf("arch", text=arch)
+    info = facts.cpuinfo()
+    features: list[str] = []
+    if info is not None and info.cpus:
+        features = _cpu_identity(out, arch, _first_cpu(info, facts.online()))
+    counts = _cpu_topology(facts, arch)
+    if counts is not None:
+        sockets, cores, threads = counts
+        out.leaf("topology", sockets=str(sockets), dies="1", cores=str(cores), threads=str(threads))
+    for name in features:
+        out.leaf("feature", name=name)
+    base = base_page_kib(facts.fs, arch)
+    try:
+        sizes = set(read_hugepage_sizes(facts.fs))
+    except _FAILED:
+        sizes = set()
+    sizes |= {size // 1024 for node in facts.nodes() for size in node.hugepages}
+    for size in [base, *sorted(sizes - {base})]:
+        out.leaf("pages", unit="KiB", size=str(size))
+    out.close("cpu")
+
+
+def _cpu_identity(out: _Writer, arch: str, entry: CpuEntry) -> list[str]:
+    """Vendor, model, microcode and signature where libvirt's data names them; the
+    feature names to list."""
+    kind, flags = entry.kind, frozenset(entry.flags.split())
+    if arch in ("x86_64", "i686"):
+        vendor = lv.X86_VENDORS.get(kind.vendor)
+        if vendor:
+            out.leaf("vendor", text=vendor)
+        microcode = _int(kind.microcode, 16)
+        if microcode:
+            out.leaf("microcode", version=str(microcode))
+        family, model, stepping = _int(kind.family), _int(kind.model), _int(kind.stepping)
+        if family and model is not None and stepping is not None:
+            out.leaf("signature", family=str(family), model=str(model), stepping=str(stepping))
+        return x86_features(flags)
+    if arch == "aarch64" or arch.startswith("arm"):
+        vendor = kind.vendor if kind.vendor in lv.ARM_VENDORS else ""
+        part = _int(kind.model, 16)
+        name = lv.ARM_MODELS.get((vendor, part)) if part is not None else None
+        if name:
+            out.leaf("model", text=name)
+        if vendor:
+            out.leaf("vendor", text=vendor)
+        return [f for f in lv.ARM_FEATURES if f in flags]
+    if arch.startswith("ppc64"):
+        pvr = _int(kind.model, 16)
+        known = lv.PPC64_MODELS.get(pvr & 0xFFFF0000) if pvr is not None else None
+        if known:
+            out.leaf("model", text=known[0])
+            out.leaf("vendor", text=known[1])
+    return []
+
+
+def x86_features(flags: Iterable[str]) -> list[str]:
+    """libvirt's names, in libvirt's order, of the x86 features among Linux's
+    /proc/cpuinfo `flags` (spelled so that libvirt's schema accepts them).
+
+    >>> x86_features("fpu sse4_1 pclmulqdq xsave constant_tsc".split())
+    ['fpu', 'pclmuldq', 'sse4_1', 'xsave', 'osxsave']
+    """
+    have = frozenset(flags)
+    out = []
+    for linux, name in lv.X86_FEATURES:
+        if linux in have:
+            out.append(lv.RNG_SAFE_SPELLING.get(name, name))
+            out.extend(lv.X86_IMPLIED.get(linux, ()))
+    return out
+
+
+def _cpu_topology(facts: _Facts, arch: str) -> tuple[int, int, int] | None:
+    """Sockets, cores and threads as libvirt counts them: the most sockets in a NUMA
+    node, the most distinct core ids in a socket (s390: each CPU is a core), the
+    most thread siblings of a CPU.  Where nodes x sockets x cores x threads is not
+    the number of present CPUs, libvirt writes one socket of that many one-thread
+    cores instead; so does this.  Dies are always 1 in libvirt's host CPU."""
+    ids = facts.cpu_ids()
+    nodes = facts.nodes()
+    if not ids or not nodes:
+        return None
+    by_cpu = {i.cpu: i for i in ids}
+    present = facts.present() or frozenset(by_cpu)
+    sockets = cores = threads = 0
+    online_count = offline = 0
+    for node in nodes:
+        members = sorted(node.cpus or ())
+        node_ids = [by_cpu[c] for c in members if c in by_cpu]
+        online_count += len(node_ids)
+        offline += sum(1 for c in members if c not in by_cpu and c in present)
+        per_socket: dict[int, set[int]] = {}
+        for cpu in node_ids:
+            core = cpu.cpu if arch.startswith("s390") else _id(cpu.core)
+            per_socket.setdefault(_id(cpu.package), set()).add(core)
+            threads = max(threads, len(cpu.siblings))
+        sockets = max(sockets, len(per_socket))
+        cores = max([cores, *(len(c) for c in per_socket.values())])
+    total = online_count + offline
+    if not online_count or not sockets or not threads:
+        return None
+    if len(nodes) * sockets * cores * threads != total:
+        return 1, total, 1
+    return sockets, cores, threads
+
+
+def _power(out: _Writer, facts: _Facts) -> None:
+    power = facts.data("power")
+    readiness: Readiness | None = facts.data("readiness")
+    if power is None and readiness is None:
+        return
+    s3 = supported_states(power)["S3"] if power is not None else readiness.ready["S3"]  # type: ignore[union-attr]
+    targets = []
+    if s3:
+        targets.append("suspend_mem")
+    if readiness is not None:
+        if readiness.ready["S4"] is True:
+            targets.append("suspend_disk")
+        if readiness.ready["hybrid"] is True:
+            targets.append("suspend_hybrid")
+    if not targets:
+        out.leaf("power_management")
+        return
+    out.open("power_management")
+    for target in targets:
+        out.leaf(target)
+    out.close("power_management")
+
+
+def _cells(out: _Writer, facts: _Facts) -> None:
+    nodes = facts.nodes()
+    if not nodes:
+        return
+    by_cpu = {i.cpu: i for i in facts.cpu_ids() or ()}
+    base = base_page_kib(facts.fs, facts.arch())
+    out.open("topology")
+    out.open("cells", num=str(len(nodes)))
+    for node in nodes:
+        out.open("cell", id=str(node.node))
+        if node.memory_bytes is not None:
+            memory_kib = node.memory_bytes // 1024
+            out.leaf("memory", text=str(memory_kib), unit="KiB")
+            huge = sorted((size // 1024, total) for size, (total, _free) in node.hugepages.items())
+            base_count = max(0, memory_kib - sum(size * total for size, total in huge)) // base
+            out.leaf("pages", text=str(base_count), unit="KiB", size=str(base))
+            for size, total in huge:
+                out.leaf("pages", text=str(total), unit="KiB", size=str(size))
+        if node.distances:
+            out.open("distances")
+            for peer, value in sorted(node.distances.items()):
+                out.leaf("sibling", id=str(peer), value=str(value))
+            out.close("distances")
+        cpus = sorted(node.cpus or ())
+        out.open("cpus", num=str(len(cpus)))
+        for cpu in cpus:
+            ids = by_cpu.get(cpu)
+            if ids is None:
+                out.leaf("cpu", id=str(cpu))
+            else:
+                out.leaf(
+                    "cpu",
+                    id=str(cpu),
+                    socket_id=str(_id(ids.package)),
+                    die_id=str(_id(ids.die)),
+                    core_id=str(_id(ids.core)),
+                    siblings=format_cpuset(ids.siblings),
+                )
+        out.close("cpus")
+        out.close("cell")
+    out.close("cells")
+    out.close("topology")
+
+
+def _cache(out: _Writer, facts: _Facts) -> None:
+    if facts.data("cache") is None or not facts.online():
+        return
+    try:
+        banks: list[CacheBank] = read_cache_banks(facts.fs, facts.online())
+    except _FAILED:
+        return
+    banks = [b for b in banks if b.type in _CACHE_TYPES]
+    if not banks:
+        return
+    out.open("cache")
+    for bank in banks:
+        size, unit = _pretty_size(bank.size_bytes)
+        out.leaf(
+            "bank",
+            id=str(bank.id),
+            level=str(bank.level),
+            type=_CACHE_TYPES[bank.type],
+            size=str(size),
+            unit=unit,
+            cpus=format_cpuset(bank.cpus),
+        )
+    out.close("cache")
+
+
+def format_cpuset(cpus: Iterable[int]) -> str:
+    """A CPU set as libvirt writes one: runs of two or more as ranges.
+
+    >>> format_cpuset({0, 1, 2, 5, 7, 8})
+    '0-2,5,7-8'
+    """
+    parts: list[str] = []
+    run: list[int] = []
+    for cpu in sorted(cpus):
+        if run and cpu == run[-1] + 1:
+            run.append(cpu)
+            continue
+        if run:
+            parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+        run = [cpu]
+    if run:
+        parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+    return ",".join(parts)
+
+
+def _pretty_size(size: int) -> tuple[int, str]:
+    """The largest unit that divides the size exactly, as libvirt picks it."""
+    for unit, factor in _UNITS:
+        if size >= factor and size % factor == 0:
+            return size // factor, unit
+    return size, "B"
+
+
+def _id(value: int | None) -> int:
+    """A topology id as libvirt writes it: absent or -1 (no such level) is 0."""
+    return value if value is not None and value >= 0 else 0
+
+
+def _int(text: str, base: int = 10) -> int | None:
+    try:
+        return int(text, base)
+    except ValueError:
+        return None
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&apos;")
+
+
+class _Writer:
+    """Indented XML the way libvirt prints it."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._depth = 0
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> str:
+        return "  " * self._depth + "<" + tag + "".join(f" {k}='{_escape(v)}'" for k, v in attrs.items())
+
+    def open(self, tag: str, /, **attrs: str) -> None:
+        self._lines.append(self._start(tag, attrs) + ">")
+        self._depth += 1
+
+    def close(self, name: str) -> None:
+        self._depth -= 1
+        self._lines.append("  " * self._depth + f"</{name}>")
+
+    def leaf(self, tag: str, /, text: str | None = None, **attrs: str) -> None:
+        start = self._start(tag, attrs)
+        self._lines.append(start + "/>" if text is None else f"{start}>{_escape(text)}</{tag}>")
+
+    def blank(self) -> None:
+        self._lines.append("")
+
+    def text(self) -> str:
+        return "\n".join(self._lines) + "\n"
