@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import threading
 import time
 import traceback
 
@@ -59,3 +61,26 @@ def setup(level: str, fmt: str = "logfmt") -> None:
     root.handlers[:] = [handler]
     root.setLevel(LEVELS[level])
     root.propagate = False
+
+
+class Once:
+    """Logs a repeated failure as a warning the first time per (subject, reason class),
+    then at debug level.  The class is the reason without its numbers ("timed out
+    after 0.53s" and "after 0.61s" are one), and a bounded number of them is kept, so
+    a failure that recurs every scrape neither floods the log nor grows memory."""
+
+    def __init__(self, logger: logging.Logger, limit: int = 256) -> None:
+        self._logger = logger
+        self._seen: dict[tuple[str, str], None] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def log(self, msg: str, subject: str, why: str, **extra: object) -> None:
+        key = (subject, re.sub(r"\d+(\.\d+)?", "N", why))
+        with self._lock:
+            first = key not in self._seen
+            if first:
+                if len(self._seen) >= self._limit:
+                    self._seen.pop(next(iter(self._seen)))
+                self._seen[key] = None
+        self._logger.log(logging.WARNING if first else logging.DEBUG, msg, extra=extra)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from host_pm_exporter.hostfs import HostFS, ReadError
+from host_pm_exporter.logs import Once
 from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
 from host_pm_exporter.readers import ParseError, parse_file, read_word
 from host_pm_exporter.readers.cache import CacheSummary
@@ -202,23 +202,13 @@ def gather(name: str, scrape: Scrape, reader: Callable[[Scrape], T]) -> Section[
 
 class _BadInput:
     """Bad host files are logged as a warning once per collector and reason (numbers in
-    the reason do not make it new), then at debug level; a bounded memory of them."""
+    the reason do not make it new), then at debug level."""
 
-    def __init__(self, limit: int = 512) -> None:
-        self._seen: dict[tuple[str, str], None] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
+        self._once = Once(log, limit=512)
 
     def log(self, collector: str, reason: str) -> None:
-        key = (collector, re.sub(r"\d+", "N", reason))
-        with self._lock:
-            first = key not in self._seen
-            if first:
-                if len(self._seen) >= self._limit:
-                    self._seen.pop(next(iter(self._seen)))
-                self._seen[key] = None
-        level = logging.WARNING if first else logging.DEBUG
-        log.log(level, "collector failed", extra={"collector": collector, "reason": reason})
+        self._once.log("collector failed", collector, reason, collector=collector, reason=reason)
 
 
 bad_input = _BadInput()

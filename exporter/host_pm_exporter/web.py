@@ -24,7 +24,6 @@ import base64
 import contextlib
 import gzip
 import logging
-import re
 import socket
 import threading
 import time
@@ -39,6 +38,7 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from host_pm_exporter.logs import Once
 from host_pm_exporter.webconfig import Authenticator, WebConfig, WebConfigSource
 
 log = logging.getLogger("host_pm_exporter.web")
@@ -148,24 +148,6 @@ class _Closed(Exception):
     """The connection is done: timed out, reset, or answered with an error."""
 
 
-class _Once:
-    """Log a warning the first time a (kind, message) is seen, then at debug level;
-    remembers a bounded number of them."""
-
-    def __init__(self, limit: int = 256) -> None:
-        self._seen: dict[tuple[str, str], None] = {}
-        self._limit = limit
-
-    def log(self, kind: str, message: str, **extra: Any) -> None:
-        key = (kind, re.sub(r"\d+", "N", message))
-        first = key not in self._seen
-        if first:
-            if len(self._seen) >= self._limit:
-                self._seen.pop(next(iter(self._seen)))
-            self._seen[key] = None
-        log.log(logging.WARNING if first else logging.DEBUG, kind, extra={"err": message, **extra})
-
-
 @dataclass
 class _State:
     connections: int = 0
@@ -189,7 +171,7 @@ class Server:
         self.config = config or WebConfigSource(None)
         self.auth = Authenticator()
         self.state = _State()
-        self.once = _Once()
+        self.once = Once(log)
         self.address = sock.getsockname()
 
     # -- life cycle --------------------------------------------------------------------
@@ -222,14 +204,16 @@ class Server:
         """asyncio's own errors (accept() out of file descriptors: it pauses accepting for
         a second by itself) go to the log once, without a traceback."""
         err = context.get("exception")
-        self.once.log("server error", f"{context.get('message', '')}: {err}" if err else context.get("message", ""))
+        message = f"{context.get('message', '')}: {err}" if err else str(context.get("message", ""))
+        self.once.log("server error", "event loop", message, err=message)
 
     # -- one connection ----------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         state = self.state
         if state.connections >= self.limits.max_connections:
-            self.once.log("connection refused", "too many open connections", limit=self.limits.max_connections)
+            why = "too many open connections"
+            self.once.log("connection refused", "connections", why, err=why, limit=self.limits.max_connections)
             await self._refuse(writer, 503, "too many open connections", reader)
             writer.close()
             return
@@ -329,7 +313,8 @@ class Server:
     async def _scrape(self, path: str, headers: dict[str, str], query: str) -> Response:
         state = self.state
         if state.scrapes >= self.limits.max_requests:
-            self.once.log("scrape refused", "too many concurrent scrapes", limit=self.limits.max_requests)
+            why = "too many concurrent scrapes"
+            self.once.log("scrape refused", "scrapes", why, err=why, limit=self.limits.max_requests)
             return _text(503, f"too many concurrent scrapes (limit {self.limits.max_requests})\n")
         state.scrapes += 1
         try:

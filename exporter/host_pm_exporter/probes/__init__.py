@@ -8,9 +8,9 @@ logged once per distinct reason, not on every scrape.
 from __future__ import annotations
 
 import logging
-import re
-import threading
 from dataclasses import dataclass, field
+
+from host_pm_exporter.logs import Once
 
 PROBES = ("kernel", "logind", "pm-utils")
 
@@ -37,26 +37,14 @@ class ProbeResult:
         return self.error is None
 
 
-class _OnceLog:
-    """Logs a probe failure as a warning the first time per (probe, reason class), then
-    at debug level.  The class is the reason without its numbers ("timed out after
-    0.53s" and "after 0.61s" are one), and a bounded number of them is remembered."""
+class _ProbeFailures:
+    """A probe failure is a warning the first time per (probe, reason class), then debug."""
 
-    def __init__(self, limit: int = 256) -> None:
-        self._seen: dict[tuple[str, str], None] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
+        self._once = Once(log)
 
     def failure(self, probe: str, reason: str) -> None:
-        key = (probe, re.sub(r"\d+(\.\d+)?", "N", reason))
-        with self._lock:
-            first = key not in self._seen
-            if first:
-                if len(self._seen) >= self._limit:
-                    self._seen.pop(next(iter(self._seen)))
-                self._seen[key] = None
-        level = logging.WARNING if first else logging.DEBUG
-        log.log(level, "probe failed", extra={"probe": probe, "reason": reason})
+        self._once.log("probe failed", probe, reason, probe=probe, reason=reason)
 
 
-once = _OnceLog()
+once = _ProbeFailures()
