@@ -373,6 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(config.log_level, config.log_format)
     if config.dump or config.explain or config.capabilities or config.textfile_directory is not None:
         return run_once(config)
+    # Until the event loop takes the signals over: a SIGHUP is a re-read the loop will do
+    # anyway, a SIGTERM a stop it must still honour; neither may kill the process.
+    early_stop: list[signal.Signals] = []
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early_stop.append(signal.Signals(signum)))
     try:
         web_config = WebConfigSource(config.web_config)
     except WebConfigError as err:
@@ -409,12 +415,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "probes": ",".join(config.snapshot.probes),
         },
     )
-    asyncio.run(_serve(server, web_config))
+    asyncio.run(_serve(server, web_config, early_stop))
     pmutils.kill_all()  # no probe outlives the exporter
     return 0
 
 
-async def _serve(server: Server, web_config: WebConfigSource) -> None:
+async def _serve(server: Server, web_config: WebConfigSource, early_stop: list[signal.Signals]) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -429,4 +435,6 @@ async def _serve(server: Server, web_config: WebConfigSource) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_stop, sig)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    if early_stop:
+        on_stop(early_stop[0])
     await server.serve(stop)
