@@ -115,3 +115,24 @@ def test_probe_failures_are_logged_once_per_reason_class(caplog: pytest.LogCaptu
         once.failure("logind-test", f"no answer from D-Bus within {seconds}s")
     levels = [r.levelno for r in caplog.records if getattr(r, "probe", "") == "logind-test"]
     assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
+def test_non_ascii_digits_in_cpuinfo_fail_only_the_cpu_collector(host_copy: Callable[..., Path]) -> None:
+    root = host_copy("spr-2s")
+    cpuinfo = root / "proc/cpuinfo"
+    cpuinfo.write_text(cpuinfo.read_text().replace("processor\t: 1\n", "processor\t: \u00b9\n", 1))
+    got = samples(scrape(root))
+    assert got['host_exporter_collector_success{collector="cpu"}'] == 0
+    for other in ("topology", "virt", "cache", "dvfs"):
+        assert got[f'host_exporter_collector_success{{collector="{other}"}}'] == 1, other
+
+
+def test_a_kernel_probe_stuck_in_sys_power_is_not_started_again(tmp_path: Path) -> None:
+    dog = Watchdog()
+    dog.mark("kernel probe")
+    config = SnapshotConfig(fs=HostFS(str(tmp_path), str(tmp_path), str(tmp_path)), collectors=(BY_NAME["suspend"],),
+                            probes=("kernel",), timeout=1.0)  # fmt: skip
+    snap = build_snapshot(config, dog)
+    (kernel,) = snap.probes
+    assert "still stuck" in (kernel.error or "")
+    assert snap.sections["suspend"].ok, "the collectors still run"

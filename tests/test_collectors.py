@@ -107,6 +107,7 @@ FLOORS = [
     "",
     "hostfs",
     "logs",
+    "workers",
     "readers",
     "sleep",
     "probes",

@@ -221,3 +221,8 @@ def test_scrapes_are_bounded_on_a_fifo_under_the_roots(host_copy: Callable[..., 
     assert proc.num_threads() <= threads + 1
     assert proc.num_fds() <= fds + 1
     assert exp.get("/healthz")[0] == 200
+
+
+def test_a_double_slash_path_is_a_path_not_a_host(front: Any) -> None:
+    reply = raw_request(front.port, b"GET //metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status_line(reply) == b"HTTP/1.1 404 Not Found"

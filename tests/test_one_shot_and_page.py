@@ -150,3 +150,11 @@ def test_the_status_page_is_the_same_reading_as_the_metrics(exporter: Any) -> No
     assert "the kernel offers only s2idle" in html
     got = series(exp.scrape(), "host_pm_supported")
     assert {"state": "S3"} in got
+
+
+def test_explain_says_unknown_readiness_when_swap_cannot_be_read(host_copy: Any) -> None:
+    root = host_copy()
+    (root / "proc/swaps").write_text("garbage without the header\n")
+    result = run(*fixture_args(root), "--pm.probes=kernel", "--explain")
+    assert result.returncode == 1
+    assert "S4 (hibernate): supported, readiness unknown" in result.stdout

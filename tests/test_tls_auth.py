@@ -156,3 +156,38 @@ def test_a_malformed_web_config_refuses_start_with_one_line(tmp_path: Path) -> N
     assert len(lines) == 1, lines
     assert "web config" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_revoked_user_is_refused_on_a_kept_alive_connection(pki: Path, tmp_path: Path, exporter: Any) -> None:
+    import base64
+    import http.client
+
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    web = config(tmp_path, pki, f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    exp = exporter([*BASE, f"--web.config.file={web}"])
+    auth = {"Authorization": "Basic " + base64.b64encode(b"prometheus:s3cret").decode()}
+    conn = http.client.HTTPConnection("127.0.0.1", exp.port, timeout=10)
+    try:
+        conn.request("GET", "/healthz", headers=auth)
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 200
+        other = bcrypt.hashpw(b"other", bcrypt.gensalt(rounds=4)).decode()
+        web.write_text(f"basic_auth_users:\n  prometheus: '{other}'\n")
+        time.sleep(1.2)  # the config is checked at most once a second
+        conn.request("GET", "/healthz", headers=auth)
+        second = conn.getresponse()
+        second.read()
+        assert second.status == 401
+    finally:
+        conn.close()
+
+
+def test_a_nul_in_a_config_path_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text('tls_server_config:\n  cert_file: "a\\0b"\n  key_file: x\n')
+    cmd = [*exporter_command(), *BASE, f"--web.config.file={web}", "--web.listen-address=127.0.0.1:0"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
@@ -30,6 +31,7 @@ from host_pm_exporter.readers.power import (
     read_sleep_files,
 )
 from host_pm_exporter.readers.topology import CpuSets, Groups, read_core_types, read_cpu_sets, read_groups
+from host_pm_exporter.workers import Workers
 
 log = logging.getLogger("host_pm_exporter.snapshot")
 
@@ -245,14 +247,14 @@ class Watchdog:
 
 
 watchdog = Watchdog()
+readers = Workers("reading")
 
 
-class _Reading(threading.Thread):
-    """Reads the host for one scrape: the kernel probe's facts, then every collector in
-    order.  The scrape waits for it until its deadline and no longer."""
+class _Reading:
+    """Reads the host for one scrape, in a worker thread: the kernel probe's facts, then
+    every collector in order.  The scrape waits for it until its deadline and no longer."""
 
     def __init__(self, config: SnapshotConfig, scrape: Scrape, dog: Watchdog) -> None:
-        super().__init__(name="reading", daemon=True)
         self.config, self.scrape, self.dog = config, scrape, dog
         self.sections: dict[str, Section[Any]] = {}
         self.kernel: ProbeResult | None = None
@@ -262,7 +264,12 @@ class _Reading(threading.Thread):
 
     def run(self) -> None:
         if "kernel" in self.config.probes:
-            self._step("kernel probe", self._kernel)
+            since = self.dog.since("kernel probe")
+            if since is None:
+                self._step("kernel probe", self._kernel)
+            else:  # still stuck in /sys/power since an earlier scrape: do not start another read
+                stuck_for = time.monotonic() - since
+                self.kernel = ProbeResult("kernel", error=f"still stuck reading since {stuck_for:.0f}s ago")
         for collector in self.config.collectors:
             since = self.dog.since(collector.name)
             if since is not None:
@@ -323,9 +330,9 @@ def build_snapshot(config: SnapshotConfig, dog: Watchdog = watchdog) -> HostSnap
     snapshot = HostSnapshot()
     reading = _Reading(config, Scrape(config.fs), dog)
     snapshot.scrape = reading.scrape
-    reading.start()
-    reading.join(config.timeout)
-    if reading.is_alive():
+    finished = readers.submit(reading.run)
+    futures.wait([finished], config.timeout)
+    if not finished.done():
         done, kernel_result, stuck = reading.abandon()
     else:
         done, kernel_result, stuck = reading.sections, reading.kernel, None

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import gzip
 import logging
+import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -40,6 +42,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from host_pm_exporter.logs import Once
 from host_pm_exporter.webconfig import Authenticator, WebConfig, WebConfigSource
+from host_pm_exporter.workers import Workers
 
 log = logging.getLogger("host_pm_exporter.web")
 
@@ -57,6 +60,7 @@ class Limits:
     idle_timeout: float = 60.0
     write_timeout: float = 30.0
     drain_timeout: float = 10.0
+    request_timeout: float = 30.0  # a request that reads the host: past this, 503 and the slot is freed
 
 
 @dataclass
@@ -152,6 +156,7 @@ class _Closed(Exception):
 class _State:
     connections: int = 0
     scrapes: int = 0
+    draining: bool = False  # shutting down: answer what is in flight with a close, take no more
     busy: set[asyncio.Task[Any]] = field(default_factory=set)  # connections inside a request
 
 
@@ -170,6 +175,7 @@ class Server:
         self.limits = limits or Limits()
         self.config = config or WebConfigSource(None)
         self.auth = Authenticator()
+        self.bcrypt_slots: asyncio.Semaphore | None = None  # made in serve(): Python 3.9 binds it to a loop
         self.state = _State()
         self.once = Once(log)
         self.address = sock.getsockname()
@@ -181,6 +187,7 @@ class Server:
         drain_timeout) and close everything."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_error)
+        self.bcrypt_slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
         context = self.config.server_context()
         server = await asyncio.start_server(
             self._connection,
@@ -193,6 +200,7 @@ class Server:
         try:
             await stop.wait()
         finally:
+            self.state.draining = True
             server.close()  # no new connections; the requests in flight may finish
             deadline = time.monotonic() + self.limits.drain_timeout
             while self.state.busy and time.monotonic() < deadline:
@@ -220,16 +228,17 @@ class Server:
         state.connections += 1
         task = asyncio.current_task()
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADERS)
-        config = self.config.current()
+        abort = False
         try:
             deadline = time.monotonic() + self.limits.read_header_timeout
-            while True:
+            while not state.draining:
                 request = await self._read_request(conn, reader, deadline)
                 if request is None:
                     break
                 assert task is not None
                 state.busy.add(task)
                 try:
+                    config = self.config.current()  # per request: a revoked user is refused on a kept connection
                     response = await self._respond(request, config)
                     await self._send(conn, writer, request, response, config)
                 finally:
@@ -239,16 +248,20 @@ class Server:
                 conn.start_next_cycle()
                 deadline = 0.0  # the next request's header deadline starts at its first byte
         except _Closed:
-            pass
+            abort = True  # timed out: drop it now, whatever is still unsent
         except h11.RemoteProtocolError as err:
             await self._refuse(writer, err.error_status_hint, str(err), reader)
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            pass
+            abort = True
         except Exception:  # a bug of ours: logged with its stack, costs only this connection
             log.exception("connection failed")
+            abort = True
         finally:
             state.connections -= 1
-            writer.close()
+            if abort:
+                writer.transport.abort()  # close() would wait for a client that never reads
+            else:
+                writer.close()
 
     async def _read_request(
         self, conn: h11.Connection, reader: asyncio.StreamReader, deadline: float
@@ -296,11 +309,17 @@ class Server:
         method = request.method.decode("ascii", "replace")
         target = request.target.decode("ascii", "replace")
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.headers}
-        # bcrypt takes 50-250 ms: never on the event loop (its verdicts are cached)
-        if config.users and not await _in_thread(self.auth.check, config, headers.get("authorization")):
-            return _text(401, "401 Unauthorized\n", [("WWW-Authenticate", 'Basic realm="host-pm-exporter"')])
-        parts = urlsplit(target)
-        path = unquote(parts.path) or "/"
+        # bcrypt takes 50-250 ms: never on the event loop (its verdicts are cached), and
+        # a few at a time, so that a flood of new passwords cannot take every core
+        if config.users:
+            assert self.bcrypt_slots is not None
+            async with self.bcrypt_slots:
+                allowed = await _in_thread(self.auth.check, config, headers.get("authorization"))
+            if not allowed:
+                return _text(401, "401 Unauthorized\n", [("WWW-Authenticate", 'Basic realm="host-pm-exporter"')])
+        # origin-form ("/metrics?x"): split it ourselves; urlsplit would read "//metrics" as a host
+        raw_path, _, query = target.partition("?") if target.startswith("/") else (urlsplit(target).path, "", "")
+        path = unquote(raw_path) or "/"
         static = self.routes.static(path)
         if static is not None and static.status == 404:
             return static
@@ -308,7 +327,7 @@ class Server:
             return _text(405, f"method {method} not allowed\n", [("Allow", _ALLOWED)])
         if static is not None:
             return static
-        return await self._scrape(path, headers, parts.query)
+        return await self._scrape(path, headers, query)
 
     async def _scrape(self, path: str, headers: dict[str, str], query: str) -> Response:
         state = self.state
@@ -318,9 +337,14 @@ class Server:
             return _text(503, f"too many concurrent scrapes (limit {self.limits.max_requests})\n")
         state.scrapes += 1
         try:
-            return await _in_thread(
+            work = _in_thread(
                 self.routes.dynamic, path, headers.get("accept", ""), headers.get("accept-encoding", ""), query
             )
+            # the reading has its own deadline; this one frees the slot if anything else hangs
+            return await asyncio.wait_for(work, self.limits.request_timeout)
+        except asyncio.TimeoutError:
+            self.once.log("request timed out", path, "no answer in time", path=path)
+            return _text(503, "the host did not answer in time\n")
         except Exception:  # never a traceback to the client
             log.exception("scrape failed")
             return _text(500, "internal error\n")
@@ -341,9 +365,10 @@ class Server:
             ("Content-Length", str(len(response.body))),
             ("Date", formatdate(usegmt=True)),
         ]
-        if response.status >= 400 and response.status not in (401, 404, 405):
+        if self.state.draining or (response.status >= 400 and response.status not in (401, 404, 405)):
             headers.append(("Connection", "close"))
-        out = conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
+        reason = HTTPStatus(response.status).phrase.encode()
+        out = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason)) or b""
         if request.method != b"HEAD":
             out += conn.send(h11.Data(data=response.body)) or b""
         out += conn.send(h11.EndOfMessage()) or b""
@@ -380,30 +405,30 @@ class Server:
 R = TypeVar("R")
 
 
+_workers = Workers("request")
+
+
 def _in_thread(fn: Callable[..., R], *args: Any) -> asyncio.Future[R]:
-    """Run blocking work (a scrape, a bcrypt check) in a daemon thread of its own: a
-    scrape stuck in a hung read never keeps the process from exiting, as a thread
-    pool's workers would.  Scrapes are capped by max_requests."""
+    """Run blocking work (a scrape, a bcrypt check) in a daemon worker thread: one
+    stuck in a hung read never keeps the process from exiting, as a thread pool's
+    would, and never delays the next request.  Scrapes are capped by max_requests."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[R] = loop.create_future()
 
-    def settle(result: R | None, error: BaseException | None) -> None:
+    def settle(done: concurrent.futures.Future[R]) -> None:
         if future.done():
             return
+        error = done.exception()
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(result)  # type: ignore[arg-type]
+            future.set_result(done.result())
 
-    def run() -> None:
-        try:
-            outcome: tuple[R | None, BaseException | None] = (fn(*args), None)
-        except Exception as err:
-            outcome = (None, err)
+    def hand_back(done: concurrent.futures.Future[R]) -> None:  # in the worker thread
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
-            loop.call_soon_threadsafe(settle, *outcome)
+            loop.call_soon_threadsafe(settle, done)
 
-    threading.Thread(target=run, name="scrape", daemon=True).start()
+    _workers.submit(fn, *args).add_done_callback(hand_back)
     return future
 
 

@@ -326,6 +326,14 @@ class _Loader:
     # -- the sections
 
     def load(self) -> tuple[WebConfig, bytes]:
+        """The config and the digest of its files; every failure is a WebConfigError
+        (a NUL in a path, YAML nested past Python's recursion limit included)."""
+        try:
+            return self._load()
+        except (ValueError, TypeError, RecursionError, yaml.YAMLError) as err:
+            raise WebConfigError(self.path, f"cannot be read: {type(err).__name__}: {str(err)[:200]}") from None
+
+    def _load(self) -> tuple[WebConfig, bytes]:
         raw = self._read(self.path, None, _MAX_CONFIG_BYTES)
         try:
             text = raw.decode("utf-8-sig")

@@ -53,6 +53,9 @@ def _run(path: str, timeout: float, start: float, result: ProbeResult) -> str | 
         return f"{path} is not an absolute path"
     if not os.path.isfile(path):
         return f"{path} not found (pm-utils not installed)"
+    with _live_lock:
+        if _live:  # an earlier run is still stuck (a kill cannot end a process in the D state)
+            return "an earlier pm-is-supported is still running; not starting another"
     procs: dict[str, subprocess.Popen[bytes]] = {}
     errors: list[str] = []
     try:
@@ -79,6 +82,8 @@ def _run(path: str, timeout: float, start: float, result: ProbeResult) -> str | 
             except subprocess.TimeoutExpired:
                 errors.append(f"{path} {OPERATIONS[operation]} timed out after {timeout:g}s")
                 continue
+            finally:
+                _kill(proc)  # at once, while its process group is surely still its own
             if code in (0, 1):
                 result.answers[operation] = code == 0
             else:
@@ -94,9 +99,13 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     The wait is bounded: a process stuck in the kernel (D state) must not hang the
     probe; Popen reaps it later. The script's own children are re-parented to the
     init, which reaps them: in the container image, that is tini."""
+    with _live_lock:
+        if proc.pid not in _live:
+            return  # killed already: its number may be someone else's by now
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(1.0)
-    with _live_lock:
-        _live.discard(proc.pid)
+    if proc.poll() is not None:  # reaped; one stuck in the kernel stays listed, and blocks new runs
+        with _live_lock:
+            _live.discard(proc.pid)

@@ -202,7 +202,7 @@ def _parse_x86(text: str) -> list[CpuEntry]:
         if identity is None:
             identity = parsed[signature] = _identity(_fields(block), "x86_64")
         number = block[block.find(":") + 1 : first].strip()
-        if not number.isdigit():
+        if not (number.isascii() and number.isdigit()):
             raise ParseError(f"bad processor number {number[:20]!r}")
         cpus.append(CpuEntry(int(number), *identity, _int_field(block, "physical id"), _int_field(block, "core id")))
     return cpus
@@ -214,7 +214,7 @@ def _int_field(block: str, key: str) -> int | None:
         return None
     end = block.find("\n", at + 1)
     value = block[block.find(":", at) + 1 : end if end >= 0 else None].strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _parse_blocks(text: str, arch: str) -> list[CpuEntry]:

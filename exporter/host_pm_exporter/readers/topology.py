@@ -144,6 +144,12 @@ def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
     )
 
 
+# "No such level": -1 (arm64, RISC-V... on kernels 5.2 to about 6.0) and x86's BAD_APICID
+# 0xffff (and its 32-bit form), which x86 writes as cluster_id where it does not know
+# which CPUs share an L2.
+_UNKNOWN_IDS = (-1, 0xFFFF, 0xFFFFFFFF)
+
+
 def _no_such_level(fs: HostFS, online: Sequence[int], id_file: str) -> bool:
     """Kernels 5.2 to about 6.0 write ``die_id`` -1 (and, later, ``cluster_id`` -1) with
     a sibling list of the CPU alone on every architecture that has no such level: the
@@ -151,7 +157,7 @@ def _no_such_level(fs: HostFS, online: Sequence[int], id_file: str) -> bool:
     CPU, so the first online CPU tells."""
     if not online:
         return False
-    return fs.read_int(cpu_dir(fs, f"cpu{online[0]}", "topology", id_file), signed=True) == -1
+    return fs.read_int(cpu_dir(fs, f"cpu{online[0]}", "topology", id_file), signed=True) in _UNKNOWN_IDS
 
 
 def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology | None:

@@ -168,6 +168,8 @@ def explain(report: Report, colour: bool = False) -> str:
             verdict = paint("no", "31")
         elif row.ready is False:
             verdict = paint("not ready", "33")
+        elif row.ready is None:
+            verdict = paint("supported, readiness unknown", "33")
         else:
             verdict = paint("yes", "32")
         why = f" — {'; '.join(row.why)}" if row.why else ""
