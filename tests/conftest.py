@@ -167,6 +167,15 @@ def scrape_fixture(host: str) -> str:
     return scrape(host)
 
 
+def fake_pm_is_supported(directory: Path, body: str) -> Path:
+    """A stand-in for pm-utils' pm-is-supported: a shell script with `body`, executable
+    by everyone (tests run the exporter as nobody too)."""
+    path = directory / "pm-is-supported"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
 def exporter_command() -> list[str]:
     """The installed console script, next to this interpreter."""
     script = Path(sys.executable).with_name("host-pm-exporter")

@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Exporter, fixture_args, free_port, need_tool, start_exporter, wait_until
+from tests.conftest import (
+    Exporter,
+    fake_pm_is_supported,
+    fixture_args,
+    free_port,
+    need_tool,
+    start_exporter,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus"
@@ -104,9 +112,7 @@ def fleet_rules(tmp_path: Path) -> dict[str, Path]:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     prometheus = need_tool("prometheus", "prometheus")
     tmp = tmp_path_factory.mktemp("fleet")
-    agree_all = tmp / "pm-is-supported"  # a pm-utils that says yes to everything
-    agree_all.write_text("#!/bin/sh\nexit 0\n")
-    agree_all.chmod(0o755)
+    agree_all = fake_pm_is_supported(tmp, "exit 0")  # a pm-utils that says yes to everything
     exporters: dict[str, Exporter] = {}
     try:
         for name, (host, _pool, _saving, flags, env) in FLEET.items():

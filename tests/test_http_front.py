@@ -5,7 +5,6 @@ protocol is h11's, and nothing reaches stderr raw."""
 from __future__ import annotations
 
 import socket
-import stat
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any, Callable
 import psutil
 import pytest
 
-from tests.conftest import fixture_args, raw_request, samples
+from tests.conftest import fake_pm_is_supported, fixture_args, raw_request, samples
 
 BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
 
@@ -124,15 +123,8 @@ def test_connections_are_capped_and_the_excess_refused(exporter: Any) -> None:
     assert exp.get("/healthz")[0] == 200
 
 
-def slow_pm_is_supported(tmp_path: Path) -> Path:
-    script = tmp_path / "pm-is-supported"
-    script.write_text("#!/bin/sh\nsleep 1\nexit 0\n")
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return script
-
-
 def test_concurrent_scrapes_past_the_limit_get_503(exporter: Any, tmp_path: Path) -> None:
-    script = slow_pm_is_supported(tmp_path)
+    script = fake_pm_is_supported(tmp_path, "sleep 1\nexit 0")
     exp = exporter([*BASE, "--web.max-requests=1", "--pm.probes=pm-utils", f"--pm.pm-is-supported={script}"])
     results: list[int] = []
     first = threading.Thread(target=lambda: results.append(exp.get("/metrics")[0]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import fixture_args, samples, wait_until
+from tests.conftest import fake_pm_is_supported, fixture_args, samples, wait_until
 
 
 def hanging_pm_is_supported(tmp_path: Path) -> tuple[Path, str]:
@@ -21,10 +20,7 @@ def hanging_pm_is_supported(tmp_path: Path) -> tuple[Path, str]:
     marker = f"hang-{uuid.uuid4().hex[:8]}"
     sleeper = tmp_path / marker
     shutil.copy("/bin/sleep", sleeper)
-    script = tmp_path / "pm-is-supported"
-    script.write_text(f"#!/bin/sh\n{sleeper} 30\n")
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return script, marker
+    return fake_pm_is_supported(tmp_path, f"{sleeper} 30"), marker
 
 
 def strays(marker: str) -> list[psutil.Process]:
@@ -69,9 +65,7 @@ def test_missing_pm_utils_is_a_failed_probe_logged_once(tmp_path: Path, exporter
 
 
 def test_a_probe_exit_status_other_than_0_or_1_is_unknown(tmp_path: Path, exporter: Any) -> None:
-    script = tmp_path / "pm-is-supported"
-    script.write_text('#!/bin/sh\ncase "$1" in --suspend) exit 0;; --hibernate) exit 1;; *) exit 3;; esac\n')
-    os.chmod(script, 0o755)
+    script = fake_pm_is_supported(tmp_path, 'case "$1" in --suspend) exit 0;; --hibernate) exit 1;; *) exit 3;; esac')
     exp = exporter([*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={script}"])
     got = samples(exp.scrape())
     assert got['host_pm_probe_success{probe="pm-utils"}'] == 0
@@ -82,9 +76,7 @@ def test_a_probe_exit_status_other_than_0_or_1_is_unknown(tmp_path: Path, export
 
 def test_pm_utils_runs_with_a_minimal_environment(tmp_path: Path, exporter: Any) -> None:
     out = tmp_path / "env.txt"
-    script = tmp_path / "pm-is-supported"
-    script.write_text(f'#!/bin/sh\nenv > {out}.$$\necho "$@" >> {out}.$$\nexit 0\n')
-    os.chmod(script, 0o755)
+    script = fake_pm_is_supported(tmp_path, f'env > {out}.$$\necho "$@" >> {out}.$$\nexit 0')
     env = {**os.environ, "SECRET_TOKEN": "do-not-leak"}
     exp = exporter(
         [*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={script}"],
@@ -103,18 +95,11 @@ def test_pm_utils_runs_with_a_minimal_environment(tmp_path: Path, exporter: Any)
         assert "PATH=/usr/sbin:/usr/bin:/sbin:/bin" in dump
 
 
-def script(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "pm-is-supported"
-    path.write_text(f"#!/bin/sh\n{body}\n")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
-
-
 def test_a_background_child_left_by_a_successful_probe_is_killed(tmp_path: Path, exporter: Any) -> None:
     marker = f"bg-{uuid.uuid4().hex[:8]}"
     sleeper = tmp_path / marker
     shutil.copy("/bin/sleep", sleeper)
-    path = script(tmp_path, f"{sleeper} 30 &\nexit 0")
+    path = fake_pm_is_supported(tmp_path, f"{sleeper} 30 &\nexit 0")
     exp = exporter([*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={path}"])
     got = samples(exp.scrape())
     assert got['host_pm_probe_success{probe="pm-utils"}'] == 1
