@@ -136,3 +136,22 @@ def test_a_kernel_probe_stuck_in_sys_power_is_not_started_again(tmp_path: Path) 
     (kernel,) = snap.probes
     assert "still stuck" in (kernel.error or "")
     assert snap.sections["suspend"].ok, "the collectors still run"
+
+
+def test_healthz_says_503_with_the_reason_while_a_read_is_stuck() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from host_pm_exporter.web import Routes
+
+    dog = Watchdog()
+    routes = Routes(CollectorRegistry(), "/metrics", health=dog.problem)
+    healthy = routes.static("/healthz")
+    assert healthy is not None
+    assert (healthy.status, healthy.body) == (200, b"ok\n")
+    dog.mark("numa")
+    stuck = routes.static("/healthz")
+    assert stuck is not None
+    assert stuck.status == 503
+    assert b"numa stuck reading" in stuck.body
+    dog.clear("numa")
+    assert routes.static("/healthz") == healthy
