@@ -263,21 +263,24 @@ class _Reading:
         self._lock = threading.Lock()
 
     def run(self) -> None:
+        # A step still stuck since an earlier scrape is not started again: one hung read
+        # holds one thread.
         if "kernel" in self.config.probes:
-            since = self.dog.since("kernel probe")
-            if since is None:
+            stuck = self._still_stuck("kernel probe")
+            if stuck is None:
                 self._step("kernel probe", self._kernel)
-            else:  # still stuck in /sys/power since an earlier scrape: do not start another read
-                stuck_for = time.monotonic() - since
-                self.kernel = ProbeResult("kernel", error=f"still stuck reading since {stuck_for:.0f}s ago")
+            else:
+                self.kernel = ProbeResult("kernel", error=stuck)
         for collector in self.config.collectors:
-            since = self.dog.since(collector.name)
-            if since is not None:
-                error = f"still stuck reading since {time.monotonic() - since:.0f}s ago"
-                self.sections[collector.name] = Section(None, error, 0.0)
-                continue
-            if not self._step(collector.name, functools.partial(self._gather, collector)):
+            stuck = self._still_stuck(collector.name)
+            if stuck is not None:
+                self.sections[collector.name] = Section(None, stuck, 0.0)
+            elif not self._step(collector.name, functools.partial(self._gather, collector)):
                 return
+
+    def _still_stuck(self, name: str) -> str | None:
+        since = self.dog.since(name)
+        return None if since is None else f"still stuck reading since {time.monotonic() - since:.0f}s ago"
 
     def _kernel(self) -> None:
         self.kernel = _kernel_probe(self.scrape)

@@ -178,7 +178,6 @@ class Server:
         self.bcrypt_slots: asyncio.Semaphore | None = None  # made in serve(): Python 3.9 binds it to a loop
         self.state = _State()
         self.once = Once(log)
-        self.address = sock.getsockname()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -222,7 +221,7 @@ class Server:
         if state.connections >= self.limits.max_connections:
             why = "too many open connections"
             self.once.log("connection refused", "connections", why, err=why, limit=self.limits.max_connections)
-            await self._refuse(writer, 503, "too many open connections", reader)
+            await self._refuse(writer, 503, why, reader)
             writer.close()
             return
         state.connections += 1
@@ -385,8 +384,7 @@ class Server:
         the cap): a status line, a short reason, then close.  Closing with the client's
         bytes unread would reset the connection and lose the answer, so what it sends
         meanwhile is read and dropped, for a moment at most."""
-        phrase = {400: "Bad Request", 413: "Content Too Large", 431: "Request Header Fields Too Large",
-                  503: "Service Unavailable", 505: "HTTP Version Not Supported"}.get(status, "Bad Request")  # fmt: skip
+        phrase = HTTPStatus(status).phrase
         body = f"{status} {phrase.lower()}: {reason}\n".encode()
         log.debug("bad request", extra={"status": status, "reason": reason})
         writer.write(
