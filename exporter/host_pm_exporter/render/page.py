@@ -22,6 +22,16 @@ def _verdict(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     return f'<span class="yes">{yes}</span>' if value else f'<span class="no">{no}</span>'
 
 
+def _health(errors: dict[str, str | None], ok: str, failed: str) -> str:
+    """A list item per collector or probe: its verdict, and its error where it has one."""
+    return "".join(
+        f"<li><code>{escape(name)}</code> {_verdict(error is None, ok, failed)}"
+        + (f" <small>{escape(error)}</small>" if error else "")
+        + "</li>"
+        for name, error in errors.items()
+    )
+
+
 def status_page(report: Report, telemetry_path: str, collectors: Sequence[str], probes: Sequence[str]) -> bytes:
     path = escape(telemetry_path, quote=True)
     rows = []
@@ -34,18 +44,8 @@ def status_page(report: Report, telemetry_path: str, collectors: Sequence[str], 
             f"<td>{why}</td><td><small>{answers}</small></td></tr>"
         )
     facts = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in report.facts.items())
-    health = "".join(
-        f"<li><code>{escape(name)}</code> {_verdict(error is None, 'ok', 'failed')}"
-        + (f" <small>{escape(error)}</small>" if error else "")
-        + "</li>"
-        for name, error in report.collectors.items()
-    )
-    probe_health = "".join(
-        f"<li><code>{escape(name)}</code> {_verdict(error is None, 'answered', 'no answer')}"
-        + (f" <small>{escape(error)}</small>" if error else "")
-        + "</li>"
-        for name, error in report.probes.items()
-    )
+    health = _health(report.collectors, "ok", "failed")
+    probe_health = _health(report.probes, "answered", "no answer")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
