@@ -15,11 +15,17 @@ import psutil
 from tests.conftest import fake_pm_is_supported, fixture_args, samples, wait_until
 
 
-def hanging_pm_is_supported(tmp_path: Path) -> tuple[Path, str]:
-    """A stand-in for pm-is-supported that starts a long sleep and waits for it."""
-    marker = f"hang-{uuid.uuid4().hex[:8]}"
+def marked_sleep(tmp_path: Path) -> tuple[Path, str]:
+    """A copy of sleep(1) under a unique name, so that its processes can be found."""
+    marker = f"sleep-{uuid.uuid4().hex[:8]}"
     sleeper = tmp_path / marker
     shutil.copy("/bin/sleep", sleeper)
+    return sleeper, marker
+
+
+def hanging_pm_is_supported(tmp_path: Path) -> tuple[Path, str]:
+    """A stand-in for pm-is-supported that starts a long sleep and waits for it."""
+    sleeper, marker = marked_sleep(tmp_path)
     return fake_pm_is_supported(tmp_path, f"{sleeper} 30"), marker
 
 
@@ -96,9 +102,7 @@ def test_pm_utils_runs_with_a_minimal_environment(tmp_path: Path, exporter: Any)
 
 
 def test_a_background_child_left_by_a_successful_probe_is_killed(tmp_path: Path, exporter: Any) -> None:
-    marker = f"bg-{uuid.uuid4().hex[:8]}"
-    sleeper = tmp_path / marker
-    shutil.copy("/bin/sleep", sleeper)
+    sleeper, marker = marked_sleep(tmp_path)
     path = fake_pm_is_supported(tmp_path, f"{sleeper} 30 &\nexit 0")
     exp = exporter([*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={path}"])
     got = samples(exp.scrape())

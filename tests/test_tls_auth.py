@@ -59,9 +59,11 @@ def config(tmp_path: Path, pki: Path, body: str) -> Path:
     return path
 
 
+SERVER_TLS = "tls_server_config:\n  cert_file: PKI/server.crt\n  key_file: PKI/server.key\n"
+
+
 def test_tls_with_a_minimum_version(pki: Path, tmp_path: Path, exporter: Any) -> None:
-    web = config(tmp_path, pki, "tls_server_config:\n  cert_file: PKI/server.crt\n  key_file: PKI/server.key\n"
-                 "  min_version: TLS13\n")  # fmt: skip
+    web = config(tmp_path, pki, SERVER_TLS + "  min_version: TLS13\n")
     exp = exporter([*BASE, f"--web.config.file={web}"])
     url = f"https://127.0.0.1:{exp.port}/metrics"
     assert curl("--cacert", str(pki / "ca.crt"), url).stdout == "200"
@@ -74,7 +76,7 @@ def test_tls_with_a_minimum_version(pki: Path, tmp_path: Path, exporter: Any) ->
 
 
 def test_tls12_minimum_refuses_tls11(pki: Path, tmp_path: Path, exporter: Any) -> None:
-    web = config(tmp_path, pki, "tls_server_config:\n  cert_file: PKI/server.crt\n  key_file: PKI/server.key\n")
+    web = config(tmp_path, pki, SERVER_TLS)
     exp = exporter([*BASE, f"--web.config.file={web}"])
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client.load_verify_locations(str(pki / "ca.crt"))
@@ -92,8 +94,8 @@ def test_tls12_minimum_refuses_tls11(pki: Path, tmp_path: Path, exporter: Any) -
 
 
 def test_mtls_refuses_a_client_without_a_certificate(pki: Path, tmp_path: Path, exporter: Any) -> None:
-    web = config(tmp_path, pki, "tls_server_config:\n  cert_file: PKI/server.crt\n  key_file: PKI/server.key\n"
-                 "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: PKI/ca.crt\n")  # fmt: skip
+    web = config(tmp_path, pki, SERVER_TLS + "  client_auth_type: RequireAndVerifyClientCert\n"
+                 "  client_ca_file: PKI/ca.crt\n")  # fmt: skip
     exp = exporter([*BASE, f"--web.config.file={web}"])
     url = f"https://127.0.0.1:{exp.port}/metrics"
     assert curl("--cacert", str(pki / "ca.crt"), url).stdout == "000"
