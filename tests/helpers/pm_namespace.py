@@ -3,11 +3,16 @@ fixture host's /sys/power and RTC over the real ones, then either ask the real
 ``pm-is-supported`` and the exporter's pm-utils and kernel probes and print the
 answers as JSON, or exec a command (the exporter) that sees the fixture as /sys/power.
 
-usage: python -m tests.helpers.pm_namespace FIXTURE_ROOT OUTER_MNT_NS ask PM_IS_SUPPORTED
+usage: python -m tests.helpers.pm_namespace FIXTURE_ROOT OUTER_MNT_NS ask PM_IS_SUPPORTED [CONFIG_D]
        python -m tests.helpers.pm_namespace FIXTURE_ROOT OUTER_MNT_NS exec COMMAND...
 
 OUTER_MNT_NS is the caller's ``readlink /proc/self/ns/mnt``: the helper refuses to
-mount anything unless it runs in another namespace.
+mount anything unless it runs in another namespace.  CONFIG_D, if given, is mounted
+over pm-utils' /etc/pm/config.d.
+
+``ask`` prints the three real calls' exit codes, the pm-functions library the probe
+recognises in PM_IS_SUPPORTED (or null), and the probe's answers and error asked each
+way: ``together`` (one process), ``separately`` (three) and ``auto`` (as a scrape asks).
 """
 
 from __future__ import annotations
@@ -41,18 +46,23 @@ def main() -> None:
     if mode == "exec":
         os.execv(sys.argv[4], sys.argv[4:])
     pm_is_supported = sys.argv[4]
+    if len(sys.argv) > 5:
+        mount("--bind", sys.argv[5], "/etc/pm/config.d")
     real = {}
     for operation, flag in pmutils.OPERATIONS.items():
         code = subprocess.run([pm_is_supported, flag], check=False, capture_output=True).returncode
         real[operation] = code
-    probe = pmutils.run(pm_is_supported, 10.0)
+    ways = {}
+    for way in ("together", "separately", "auto"):
+        probe = pmutils.run(pm_is_supported, 10.0, way)
+        ways[way] = {"answers": probe.answers, "error": probe.error}
     kernel = kernel_operations(supported_states(read_power(HostFS())))
     print(
         json.dumps(
             {
                 "real_exit_codes": real,
-                "probe_answers": probe.answers,
-                "probe_error": probe.error,
+                "recognised": pmutils.dispatcher_functions(pm_is_supported),
+                **ways,
                 "kernel": kernel,
                 "state": HostFS().read("/sys/power/state"),
             }
