@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from prometheus_client import generate_latest
 
 from host_pm_exporter.cli import make_registry, parse_config
 from tests import fixture_hosts, hostgen
@@ -151,14 +150,13 @@ def host_copy() -> Iterator[Callable[..., Path]]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-def scrape(host: str | Path, *args: str, exporter_metrics: bool = False) -> str:
+def scrape(host: str | Path, *args: str, exporter_metrics: str = "none") -> str:
     """One scrape in process: the flags parsed as the exporter parses them, then the
     snapshot built and rendered by the same registry the HTTP server serves, without
-    HTTP or a process.  Kernel probe only unless `args` say otherwise."""
-    argv = [*fixture_args(host), "--pm.probes=kernel", *args]
-    if not exporter_metrics:
-        argv.append("--web.disable-exporter-metrics")
-    return generate_latest(make_registry(parse_config(argv))).decode()
+    HTTP or a process.  Kernel probe only unless `args` say otherwise; the exporter's
+    own metrics at the `--web.exporter-metrics` level given (none, process, all)."""
+    argv = [*fixture_args(host), "--pm.probes=kernel", f"--web.exporter-metrics={exporter_metrics}", *args]
+    return make_registry(parse_config(argv)).encode().decode()
 
 
 @cache

@@ -15,7 +15,7 @@ import pytest
 from host_pm_exporter.collectors import BY_NAME, collector
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import once
-from host_pm_exporter.snapshot import SnapshotConfig, Watchdog, build_snapshot
+from host_pm_exporter.snapshot import HostSnapshot, SnapshotConfig, Watchdog, build_snapshot
 from tests.conftest import samples, scrape, series
 
 
@@ -139,12 +139,11 @@ def test_a_kernel_probe_stuck_in_sys_power_is_not_started_again(tmp_path: Path) 
 
 
 def test_healthz_says_503_with_the_reason_while_a_read_is_stuck() -> None:
-    from prometheus_client import CollectorRegistry
-
+    from host_pm_exporter.render.metrics import Exposition
     from host_pm_exporter.web import Routes
 
     dog = Watchdog()
-    routes = Routes(CollectorRegistry(), "/metrics", health=dog.problem)
+    routes = Routes(Exposition(lambda *_: HostSnapshot(), (), ()), "/metrics", health=dog.problem)
     healthy = routes.static("/healthz")
     assert healthy is not None
     assert (healthy.status, healthy.body) == (200, b"ok\n")

@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 from host_pm_exporter.cli import build_parser, parse_config
-from host_pm_exporter.collectors import EXPORTER_METRICS, PROBE_METRICS, REGISTRY, metric_table
+from host_pm_exporter.collectors import REGISTRY, metric_table
+from host_pm_exporter.render.metrics import EXPORTER_METRICS
+from host_pm_exporter.render.probes import PROBE_METRICS
 from host_pm_exporter.snapshot import build_snapshot
-from tests.conftest import HOSTS, fixture_args, samples, scrape_fixture
+from tests.conftest import HOSTS, fixture_args, samples, scrape
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "exporter" / "host_pm_exporter"
@@ -22,10 +24,12 @@ BEGIN, END = "<!-- metric-table:begin -->\n", "<!-- metric-table:end -->\n"
 
 
 def emitted_per_collector() -> dict[str, set[str]]:
-    """Sample names each collector rendered, over every fixture host."""
+    """Sample names each collector rendered, over every fixture host, with every
+    collector on and every CPU flag shown."""
     out: dict[str, set[str]] = {c.name: set() for c in REGISTRY}
+    every = [f"--collector.{c.name}" for c in REGISTRY] + ["--collector.cpu.flags-include=.*"]
     for host in HOSTS:
-        config = parse_config([*fixture_args(host), "--pm.probes=kernel"])
+        config = parse_config([*fixture_args(host), "--pm.probes=kernel", *every])
         snap = build_snapshot(config.snapshot)
         for collector in config.collectors:
             section = snap.sections[collector.name]
@@ -49,7 +53,8 @@ def test_no_metric_belongs_to_two_places() -> None:
 
 
 def test_probe_and_exporter_metrics_are_as_declared() -> None:
-    names = {key.split("{")[0] for host in HOSTS for key in samples(scrape_fixture(host))}
+    names = {key.split("{")[0] for host in HOSTS for key in samples(scrape(host, exporter_metrics="all"))}
+    names = {n for n in names if not n.startswith(("process_", "python_"))}  # prometheus_client's
     own = {m for c in REGISTRY for m in c.metrics}
     assert names - own == set(PROBE_METRICS) - {"host_pm_logind_answer_info"} | set(EXPORTER_METRICS)
 

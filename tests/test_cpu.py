@@ -36,7 +36,24 @@ from tests.hostgen import build
 
 @pytest.fixture(scope="module")
 def scrapes() -> dict[str, str]:
-    return {host: scrape_fixture(host) for host in CPU_HOSTS}
+    """Every flag shown, and the CPU's bugs and vulnerabilities (both off by default)."""
+    return {host: scrape(host, *EVERYTHING) for host in CPU_HOSTS}
+
+
+EVERYTHING = ("--collector.cpu.flags-include=.*", "--collector.vulnerabilities")
+
+
+@pytest.mark.parametrize("host", CPU_HOSTS)
+def test_by_default_no_flag_series_but_the_fingerprint_level_and_count(host: str, scrapes: dict[str, str]) -> None:
+    got = samples(scrape_fixture(host))
+    full = samples(scrapes[host])
+    optional = ("host_cpu_flag_info", "host_cpu_bug_info", "host_cpu_vulnerability_info")
+    assert not any(k.startswith(optional) for k in got)
+    for name in ("host_cpu_features_info", "host_cpu_flags", "host_cpu_x86_64_level"):
+        assert {k: v for k, v in got.items() if k.startswith(name)} == {
+            k: v for k, v in full.items() if k.startswith(name)
+        }, name
+    assert any(k.startswith("host_cpu_features_info") for k in got)
 
 
 @pytest.mark.parametrize("host", CPU_HOSTS)
@@ -136,10 +153,11 @@ def test_flag_filters_leave_the_fingerprint_alone() -> None:
 
 
 def test_default_scrape_of_the_two_socket_host_stays_small() -> None:
-    """Cardinality: the whole default output (exporter metrics and every probe included)."""
-    text = scrape("spr-2s", "--pm.probes=kernel,logind,pm-utils", exporter_metrics=True)
+    """Cardinality: the whole default output (exporter metrics and every probe included)
+    stays within the fleet budget of 120 series on a 2-socket server."""
+    text = scrape("spr-2s", "--pm.probes=kernel,logind,pm-utils", exporter_metrics="process")
     count = len(samples(text))
-    assert count < 350, count
+    assert count <= 120, count
     assert not re.search(r'[{,]cpu="', text), "no per-CPU series"
 
 

@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 from host_pm_exporter.cli import build_parser
-from host_pm_exporter.collectors import EXPORTER_METRICS, PROBE_METRICS, REGISTRY
+from host_pm_exporter.collectors import REGISTRY
+from host_pm_exporter.render.metrics import EXPORTER_METRICS
+from host_pm_exporter.render.probes import PROBE_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -10,34 +10,29 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from dataclasses import dataclass, replace
+from typing import Any, Callable, NoReturn
 
-from prometheus_client import (
-    CollectorRegistry,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-    generate_latest,
-    write_to_textfile,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, write_to_textfile
 
 from host_pm_exporter import __version__, logs
 from host_pm_exporter.collectors import REGISTRY, Collector, enabled
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.render.capabilities import capabilities_xml
-from host_pm_exporter.render.metrics import SnapshotCollector
+from host_pm_exporter.render.metrics import Exposition
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.render.page import status_page
 from host_pm_exporter.render.report import build_report, explain
 from host_pm_exporter.snapshot import HostSnapshot, Scrape, SnapshotConfig, build_snapshot, watchdog
 from host_pm_exporter.web import Limits, Routes, Server, listen, parse_listen_address
 from host_pm_exporter.webconfig import WebConfigError, WebConfigSource
+from host_pm_exporter.workers import InFlight
 
 log = logging.getLogger("host_pm_exporter.cli")
 
 DEFAULT_PORT = 8731
+EXPORTER_LEVELS = ("none", "process", "all")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 
 
@@ -49,7 +44,7 @@ class Config:
     limits: Limits
     collectors: tuple[Collector[Any], ...]
     snapshot: SnapshotConfig
-    exporter_metrics: bool
+    exporter_metrics: str  # none, process, all
     render: RenderOptions
     log_level: str
     log_format: str
@@ -184,10 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long the host's files may take to read; a collector still reading reports 0",
     )
     add(
+        "--web.exporter-metrics",
+        dest="exporter_metrics",
+        choices=EXPORTER_LEVELS,
+        default="process",
+        help="the exporter's own metrics: none; process (process_*, the default); all (also python_* "
+        "and how long each collector and probe took)",
+    )
+    add(
         "--web.disable-exporter-metrics",
         dest="exporter_metrics",
-        action="store_false",
-        help="leave out the exporter's own process_* and python_* metrics",
+        action="store_const",
+        const="none",
+        help="same as --web.exporter-metrics=none",
     )
     add("--path.procfs", dest="procfs", default="/proc", help="procfs mountpoint")
     add("--path.sysfs", dest="sysfs", default="/sys", help="sysfs mountpoint")
@@ -310,7 +314,11 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             timeout=args.scrape_timeout,
         ),
         exporter_metrics=args.exporter_metrics,
-        render=RenderOptions(flags_include=args.flags_include, flags_exclude=args.flags_exclude),
+        render=RenderOptions(
+            flags_include=args.flags_include,
+            flags_exclude=args.flags_exclude,
+            durations=args.exporter_metrics == "all",
+        ),
         log_level=args.log_level,
         log_format=args.log_format,
         dump=args.dump,
@@ -320,14 +328,36 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     )
 
 
-def make_registry(config: Config) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    if config.exporter_metrics:
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
-    registry.register(SnapshotCollector(lambda: build_snapshot(config.snapshot), config.collectors, config.render))
-    return registry
+shared = InFlight()  # readings in flight, which scrapes arriving meanwhile share
+
+
+def reader(config: Config) -> Callable[[Sequence[Any], tuple[str, ...]], HostSnapshot]:
+    """Reads the host for one scrape: the collectors and probes it needs.  A scrape that
+    arrives while an equal reading is still in flight waits for that one and shares it;
+    a reading that has finished is never used again."""
+
+    def read(collectors: Sequence[Any], probes: tuple[str, ...]) -> HostSnapshot:
+        snapshot = replace(config.snapshot, collectors=tuple(collectors), probes=probes)
+        key = (tuple(c.name for c in collectors), probes)
+        return shared.run(key, lambda: build_snapshot(snapshot), lambda: log.debug("sharing a reading in flight"))
+
+    return read
+
+
+def make_registry(config: Config) -> Exposition:
+    """What the metrics path serves: a fresh (or in-flight) reading per scrape."""
+    runtime = CollectorRegistry(auto_describe=False)  # prometheus_client's process collectors
+    if config.exporter_metrics != "none":
+        ProcessCollector(registry=runtime)
+    if config.exporter_metrics == "all":
+        PlatformCollector(registry=runtime)
+        GCCollector(registry=runtime)
+    return Exposition(reader(config), config.collectors, config.snapshot.probes, config.render, [runtime])
+
+
+def full_reading(config: Config) -> HostSnapshot:
+    """Every enabled collector and probe (the status page, the capabilities XML)."""
+    return reader(config)(config.collectors, config.snapshot.probes)
 
 
 TEXTFILE = "host_pm_exporter.prom"
@@ -338,13 +368,11 @@ def capabilities_of(snap: HostSnapshot, config: Config) -> bytes:
     return capabilities_xml(snap, snap.scrape or Scrape(config.snapshot.fs))
 
 
-def one_scrape(config: Config) -> tuple[HostSnapshot, CollectorRegistry]:
-    """Read the host once; the registry renders that reading (no process metrics: they
+def one_scrape(config: Config) -> tuple[HostSnapshot, Exposition]:
+    """Read the host once; the exposition renders that reading (no process metrics: they
     would describe a process that is about to exit, and clash in node_exporter)."""
     snap = build_snapshot(config.snapshot)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(lambda: snap, config.collectors, config.render))
-    return snap, registry
+    return snap, Exposition(lambda *_: snap, config.collectors, config.snapshot.probes, config.render)
 
 
 def run_once(config: Config) -> int:
@@ -363,7 +391,7 @@ def run_once(config: Config) -> int:
     elif config.capabilities:
         sys.stdout.write(capabilities_of(snap, config).decode())
     else:
-        sys.stdout.write(generate_latest(registry).decode())
+        sys.stdout.write(registry.encode().decode())
     sys.stdout.flush()
     return 0 if healthy else 1
 
@@ -393,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [c.name for c in config.collectors]
 
     def page() -> bytes:
-        report = build_report(build_snapshot(config.snapshot))
+        report = build_report(full_reading(config))
         return status_page(report, config.telemetry_path, names, config.snapshot.probes)
 
     routes = Routes(
@@ -401,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.telemetry_path,
         health=watchdog.problem,
         page=page,
-        capabilities=lambda: capabilities_of(build_snapshot(config.snapshot), config),
+        capabilities=lambda: capabilities_of(full_reading(config), config),
     )
     server = Server(sock, routes, config.limits, web_config)
     bound = sock.getsockname()

@@ -13,10 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar, cast
 
-from prometheus_client.metrics_core import Metric
-
 from host_pm_exporter.readers.cache import read_caches
-from host_pm_exporter.readers.cpu import CpuFacts, cpu_facts
+from host_pm_exporter.readers.cpu import CpuFacts, SecurityFacts, cpu_facts
 from host_pm_exporter.readers.dvfs import read_dvfs
 from host_pm_exporter.readers.identity import read_identity
 from host_pm_exporter.readers.idle import read_idle
@@ -28,7 +26,10 @@ from host_pm_exporter.readers.virt import read_virt
 from host_pm_exporter.readers.vulnerabilities import read_vulnerabilities
 from host_pm_exporter.readers.wake import read_wake
 from host_pm_exporter.render import cpu, dvfs, power, readiness, topology, virt
+from host_pm_exporter.render.families import Family
+from host_pm_exporter.render.metrics import EXPORTER_METRICS
 from host_pm_exporter.render.options import RenderOptions
+from host_pm_exporter.render.probes import PROBE_METRICS
 from host_pm_exporter.sleep import readiness as ready_states
 from host_pm_exporter.snapshot import Scrape, Section
 
@@ -43,11 +44,11 @@ class Collector(Generic[T]):
     name: str
     help: str
     gather: Callable[[Scrape], T]
-    render: Callable[[T, RenderOptions], Iterable[Metric]]
+    render: Callable[[T, RenderOptions], Iterable[Family]]
     metrics: tuple[str, ...]
     default: bool = True
 
-    def render_section(self, section: Section[Any], options: RenderOptions) -> Iterable[Metric]:
+    def render_section(self, section: Section[Any], options: RenderOptions) -> Iterable[Family]:
         """The metrics of this collector's section, which this same collector gathered
         (rendering asks only for sections that succeeded)."""
         return self.render(cast(T, section.data), options)
@@ -58,7 +59,7 @@ def collector(
     help: str,
     *,
     gather: Callable[[Scrape], T],
-    render: Callable[[T, RenderOptions], Iterable[Metric]],
+    render: Callable[[T, RenderOptions], Iterable[Family]],
     metrics: tuple[str, ...],
     default: bool = True,
 ) -> Collector[Any]:
@@ -72,7 +73,13 @@ def _cpu(scrape: Scrape) -> CpuFacts | None:
     info = scrape.cpuinfo()
     if info is None:
         return None
-    return cpu_facts(info, scrape.core_types(), read_vulnerabilities(scrape.fs))
+    return cpu_facts(info, scrape.core_types())
+
+
+def _security(scrape: Scrape) -> SecurityFacts:
+    info = scrape.cpuinfo()
+    bugs = info.bugs() if info is not None else frozenset()
+    return SecurityFacts(bugs, tuple(read_vulnerabilities(scrape.fs)))
 
 
 def _topology(scrape: Scrape) -> tuple[CpuSets, Topology] | None:
@@ -107,7 +114,7 @@ REGISTRY: tuple[Collector[Any], ...] = (
     ),
     collector(
         "cpu",
-        "CPU identity per kind, flags, features fingerprint, x86-64 level, bugs, vulnerabilities",
+        "CPU identity per kind, features fingerprint, x86-64 level, flag count (flags: --collector.cpu.flags-include)",
         gather=_cpu,
         render=cpu.cpu,
         metrics=(
@@ -116,9 +123,15 @@ REGISTRY: tuple[Collector[Any], ...] = (
             "host_cpu_flags",
             "host_cpu_features_info",
             "host_cpu_x86_64_level",
-            "host_cpu_bug_info",
-            "host_cpu_vulnerability_info",
         ),
+    ),
+    collector(
+        "vulnerabilities",
+        "CPU bugs (cpuinfo) and vulnerability status (/sys/devices/system/cpu/vulnerabilities)",
+        gather=_security,
+        render=cpu.vulnerabilities,
+        metrics=("host_cpu_bug_info", "host_cpu_vulnerability_info"),
+        default=False,
     ),
     collector(
         "topology",
@@ -252,19 +265,6 @@ REGISTRY: tuple[Collector[Any], ...] = (
 )
 
 BY_NAME: dict[str, Collector[Any]] = {c.name: c for c in REGISTRY}
-
-# Metrics that belong to no collector: the probes' answers and the exporter's own.
-PROBE_METRICS = (
-    "host_pm_probe_supported",
-    "host_pm_probe_success",
-    "host_pm_probe_duration_seconds",
-    "host_pm_logind_answer_info",
-)
-EXPORTER_METRICS = (
-    "host_exporter_collector_success",
-    "host_exporter_collector_duration_seconds",
-    "host_exporter_build_info",
-)
 
 
 def enabled(choices: dict[str, bool | None], disable_defaults: bool = False) -> tuple[Collector[Any], ...]:

@@ -26,9 +26,10 @@ import contextlib
 import gzip
 import logging
 import os
+import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -38,9 +39,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 
 from host_pm_exporter.logs import Once
+from host_pm_exporter.render.families import Family
+from host_pm_exporter.render.metrics import Exposition
 from host_pm_exporter.webconfig import Authenticator, WebConfig, WebConfigSource
 from host_pm_exporter.workers import Workers
 
@@ -81,7 +84,7 @@ class Routes:
 
     def __init__(
         self,
-        registry: CollectorRegistry,
+        registry: Exposition,
         telemetry_path: str,
         health: Callable[[], str | None] = lambda: None,
         page: Callable[[], bytes] | None = None,
@@ -113,13 +116,18 @@ class Routes:
         return self.metrics(accept, accept_encoding, query)
 
     def metrics(self, accept: str, accept_encoding: str, query: str) -> Response:
-        """One scrape, rendered."""
+        """One scrape, rendered in the format the client asks for (content negotiation
+        is prometheus_client's)."""
         encoder, content_type = choose_encoder(accept)
-        params = parse_qs(query)
-        source: Collector = self.registry
-        if "name[]" in params:
-            source = _NameFilter(self.registry, params["name[]"])
-        body = encoder(source)
+        names = parse_qs(query).get("name[]")
+        escaping = _ESCAPING.search(content_type)
+        if escaping is None or escaping.group(1) in _PLAIN_ESCAPING:
+            # Our names need no escaping: our encoder writes what prometheus_client's would.
+            openmetrics = content_type.startswith("application/openmetrics-text")
+            body = self.registry.encode(openmetrics, names)
+        else:  # a scheme that rewrites names (dots, values): prometheus_client's own encoder
+            families = self.registry.families(names)
+            body = encoder(_Fixed([f.metric() if isinstance(f, Family) else f for f in families]))
         headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
         if gzip_accepted(accept_encoding):
             body = gzip.compress(body, compresslevel=5)
@@ -127,25 +135,18 @@ class Routes:
         return Response(200, headers, body)
 
 
-class _NameFilter(Collector):
-    """Only the samples named in ``?name[]=...`` (as prometheus_client's own handler).
+_ESCAPING = re.compile(r"escaping=([\w-]+)")
+_PLAIN_ESCAPING = ("underscores", "allow-utf-8")
 
-    The registry's restricted_registry() cannot be used: it finds collectors through
-    describe(), which the snapshot collector leaves empty so that registering it does
-    not scrape the host.
-    """
 
-    def __init__(self, registry: CollectorRegistry, names: Iterable[str]) -> None:
-        self._registry = registry
-        self._names = set(names)
+class _Fixed(Collector):
+    """Given metrics, as a collector for prometheus_client's encoders."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        for metric in self._registry.collect():
-            kept = [s for s in metric.samples if s.name in self._names]
-            if kept:
-                copy = Metric(metric.name, metric.documentation, metric.type, metric.unit)
-                copy.samples = kept
-                yield copy
+        return iter(self._metrics)
 
 
 class _Closed(Exception):

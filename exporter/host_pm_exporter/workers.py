@@ -61,3 +61,52 @@ class Workers:
                         self._idle.remove(inbox)
                         return
                 job = inbox.get()  # a job was handed over just as the wait ended
+
+
+class _Call:
+    __slots__ = ("done", "error", "result", "sharers")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.sharers = 0
+
+
+class InFlight:
+    """Calls that arrive while an equal call (same key) is still running wait for it and
+    share its result; a call that has finished is never reused: the next one runs anew.
+
+    So two Prometheus servers scraping at the same moment (an HA pair) cost one reading
+    of the host, and no answer is ever older than the scrape that asked for it.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[object, _Call] = {}
+        self._lock = threading.Lock()
+
+    def run(self, key: object, fn: Callable[[], T], shared: Callable[[], None] = lambda: None) -> T:
+        """`fn()`, or the result of the equal call running now (then `shared()` is called,
+        for a log line or a count)."""
+        with self._lock:
+            call = self._running.get(key)
+            leader = call is None
+            if call is None:
+                call = self._running[key] = _Call()
+            else:
+                call.sharers += 1
+        if not leader:
+            shared()
+            call.done.wait()
+        else:
+            try:
+                call.result = fn()
+            except BaseException as err:  # every waiter gets the same error
+                call.error = err
+            finally:
+                with self._lock:  # from here on a new call starts its own run
+                    del self._running[key]
+                call.done.set()
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[no-any-return]

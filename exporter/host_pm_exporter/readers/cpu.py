@@ -1,5 +1,5 @@
-"""CPU identity and features for the ``cpu`` collector: kinds of CPU, flags, bugs and
-vulnerabilities."""
+"""CPU identity and features for the ``cpu`` collector (kinds of CPU, flags), and the
+CPU's security bugs for the ``vulnerabilities`` collector."""
 
 from __future__ import annotations
 
@@ -16,21 +16,23 @@ class CpuFacts:
     arch: str
     kinds: tuple[tuple[CpuKind, str], ...]  # (identity, core type or "")
     flags: frozenset[str]
-    bugs: frozenset[str]
     fingerprint: str
     x86_64_level: int | None  # None off x86
-    vulnerabilities: tuple[Vulnerability, ...]
 
 
-def cpu_facts(cpuinfo: CpuInfo, core_types: dict[int, str], vulnerabilities: list[Vulnerability]) -> CpuFacts:
+@dataclass(frozen=True)
+class SecurityFacts:
+    bugs: frozenset[str]  # cpuinfo's "bugs"
+    vulnerabilities: tuple[Vulnerability, ...]  # /sys/devices/system/cpu/vulnerabilities
+
+
+def cpu_facts(cpuinfo: CpuInfo, core_types: dict[int, str]) -> CpuFacts:
     kinds = dict.fromkeys((entry.kind, core_types.get(entry.cpu, "")) for entry in cpuinfo.cpus)
     flags = cpuinfo.flags()
     return CpuFacts(
         arch=cpuinfo.arch,
         kinds=tuple(kinds),
         flags=flags,
-        bugs=cpuinfo.bugs(),
         fingerprint=fingerprint(flags),
         x86_64_level=x86_64_level(flags) if cpuinfo.arch == "x86_64" else None,
-        vulnerabilities=tuple(vulnerabilities),
     )

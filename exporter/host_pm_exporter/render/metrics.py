@@ -1,4 +1,11 @@
-"""The Prometheus collector: one snapshot per scrape, rendered by each enabled collector."""
+"""What the metrics path serves: the exporter's own process metrics, then one fresh
+reading of the host rendered by each enabled collector, the probes and the exporter's
+per-collector health.
+
+A ``?name[]=`` filter is honoured before the host is read, not only after: a
+collector none of whose metrics is asked for is not read, and the probes do not run
+unless a probe metric is asked for.
+"""
 
 from __future__ import annotations
 
@@ -6,63 +13,119 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable, Protocol
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from host_pm_exporter import __version__
 from host_pm_exporter.render import probes
+from host_pm_exporter.render.families import AnyFamily, Family, Gauge, Info, encode
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.snapshot import HostSnapshot, Section
 
 log = logging.getLogger("host_pm_exporter.render")
 
+EXPORTER_METRICS = (
+    "host_exporter_collector_success",
+    "host_exporter_collector_duration_seconds",
+    "host_exporter_build_info",
+)
+
 
 class SectionRenderer(Protocol):
-    """What rendering needs of a collector: its name and how it renders its section."""
+    """What rendering needs of a collector: its name, the metrics it may emit and how
+    it renders its section."""
 
     @property
     def name(self) -> str: ...
 
-    def render_section(self, section: Section[Any], options: RenderOptions) -> Iterable[Metric]: ...
+    @property
+    def metrics(self) -> tuple[str, ...]: ...
+
+    def render_section(self, section: Section[Any], options: RenderOptions) -> Iterable[Family]: ...
 
 
-class SnapshotCollector(Collector):
-    """Builds a fresh snapshot on every collect() and renders it."""
+# What to read for one scrape: the collectors (in order) and the probes.
+Reader = Callable[[Sequence[Any], tuple[str, ...]], HostSnapshot]
+
+
+class Exposition(Collector):
+    """Reads the host afresh on every call and renders that reading.  `runtime` holds
+    prometheus_client's process collectors, if any; `read` does the reading for the
+    collectors and probes a scrape needs."""
 
     def __init__(
         self,
-        snapshot: Callable[[], HostSnapshot],
+        read: Reader,
         collectors: Sequence[SectionRenderer],
+        probes: tuple[str, ...],
         options: RenderOptions | None = None,
+        runtime: Sequence[Collector] = (),
     ) -> None:
-        self._snapshot = snapshot
-        self._collectors = collectors
+        self._read = read
+        self._collectors = tuple(collectors)
+        self._probes = probes
         self._options = options or RenderOptions()
+        self._runtime = tuple(runtime)
+
+    def families(self, names: Iterable[str] | None = None) -> list[AnyFamily]:
+        """Every family of one scrape; with `names`, only the samples of those names,
+        and only what they need is read."""
+        wanted = None if names is None else frozenset(names)
+        collectors, probe_names = self._collectors, self._probes
+        if wanted is not None and not wanted & set(EXPORTER_METRICS[:2]):  # per-collector health needs all
+            collectors = tuple(c for c in collectors if wanted.intersection(c.metrics))
+            if not wanted & set(probes.PROBE_METRICS):
+                probe_names = ()
+        out: list[AnyFamily] = []
+        for runtime in self._runtime:
+            out.extend(runtime.collect())
+        out.extend(render(self._read(collectors, probe_names), collectors, self._options))
+        return out if wanted is None else only(out, wanted)
+
+    def encode(self, openmetrics: bool = False, names: Iterable[str] | None = None) -> bytes:
+        return encode(self.families(names), openmetrics)
 
     def describe(self) -> list[Metric]:
-        return []  # registering must not run a collection
+        return []  # registering must not read the host
 
     def collect(self) -> Iterator[Metric]:
-        snap = self._snapshot()
-        return iter(render(snap, self._collectors, self._options))
+        """prometheus_client's collector protocol (its encoders, write_to_textfile)."""
+        for family in self.families():
+            yield family.metric() if isinstance(family, Family) else family
+
+
+def only(families: Iterable[AnyFamily], names: frozenset[str]) -> list[AnyFamily]:
+    """The samples named in `names` (as prometheus_client's own ``name[]`` filter);
+    families left without samples are dropped."""
+    out: list[AnyFamily] = []
+    for family in families:
+        if isinstance(family, Family):
+            if family.sample_name in names and family.rows:
+                out.append(family)
+            continue
+        kept = [s for s in family.samples if s.name in names]
+        if kept:
+            copy = Metric(family.name, family.documentation, family.type, family.unit)
+            copy.samples = kept
+            out.append(copy)
+    return out
 
 
 def render(
     snap: HostSnapshot, collectors: Sequence[SectionRenderer], options: RenderOptions | None = None
-) -> list[Metric]:
-    """Every metric of one snapshot: each collector's section, the probes, the
+) -> list[Family]:
+    """Every family of one reading: each collector's section, the probes, the
     exporter's own."""
     options = options or RenderOptions()
-    out: list[Metric] = []
-    success = GaugeMetricFamily(
+    out: list[Family] = []
+    success = Gauge(
         "host_exporter_collector_success",
         "Whether the collector's facts could be read (1) or not (0).",
         labels=["collector"],
     )
-    duration = GaugeMetricFamily(
+    duration = Gauge(
         "host_exporter_collector_duration_seconds",
-        "How long the collector took on this scrape.",
+        "How long the collector took on this scrape (with --web.exporter-metrics=all).",
         labels=["collector"],
     )
     for collector in collectors:
@@ -79,10 +142,11 @@ def render(
                 ok = False
         success.add_metric([name], float(ok))
         duration.add_metric([name], section.duration)
-    out.extend(probes.probes(snap.probes))
+    out.extend(probes.probes(snap.probes, options.durations))
     out.append(success)
-    out.append(duration)
-    build = InfoMetricFamily("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
+    if options.durations:
+        out.append(duration)
+    build = Info("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
     build.add_metric([__version__], {})
     out.append(build)
     return out

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.metrics_core import Metric
-
 from host_pm_exporter.readers.power import ModeList, PowerFacts
+from host_pm_exporter.render.families import Family, Gauge, Info
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.sleep import STATES, supported_states
 
 
-def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Metric]:
+def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Family]:
     supported = supported_states(facts)
-    family = GaugeMetricFamily(
+    family = Gauge(
         "host_pm_supported",
         "Whether the kernel supports the sleep state (1) or not (0), per the decision "
         "table: S3 needs 'deep' in /sys/power/mem_sleep, not just 'mem' in /sys/power/state.",
@@ -27,7 +25,7 @@ def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Metric]:
     yield family
 
     if facts.state:
-        words = InfoMetricFamily(
+        words = Info(
             "host_pm_kernel_state",
             "A sleep state word listed in /sys/power/state.",
             labels=["state"],
@@ -49,17 +47,17 @@ def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Metric]:
             facts.disk,
         )
     if facts.rtc_wakealarm is not None:
-        yield GaugeMetricFamily(
+        yield Gauge(
             "host_pm_wakealarm_supported",
             "Whether an RTC under /sys/class/rtc offers a wakealarm (needed to suspend then hibernate).",
             value=float(facts.rtc_wakealarm),
         )
 
 
-def lockdown(levels: ModeList | None, _options: RenderOptions) -> Iterator[Metric]:
+def lockdown(levels: ModeList | None, _options: RenderOptions) -> Iterator[Family]:
     if levels is None:  # no lockdown LSM on this kernel
         return
-    family = InfoMetricFamily(
+    family = Info(
         "host_pm_lockdown",
         "The kernel lockdown level from /sys/kernel/security/lockdown; anything but 'none' forbids hibernation.",
         labels=["level"],
@@ -68,8 +66,8 @@ def lockdown(levels: ModeList | None, _options: RenderOptions) -> Iterator[Metri
     yield family
 
 
-def _modes(name: str, documentation: str, modes: ModeList) -> Metric:
-    family = InfoMetricFamily(name, documentation, labels=["mode", "default"])
+def _modes(name: str, documentation: str, modes: ModeList) -> Family:
+    family = Info(name, documentation, labels=["mode", "default"])
     for mode in modes.modes:
         family.add_metric([mode, "true" if mode == modes.selected else "false"], {})
     return family

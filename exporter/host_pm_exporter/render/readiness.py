@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.metrics_core import Metric
-
 from host_pm_exporter.readers.wake import WakeFacts
+from host_pm_exporter.render.families import Family, Gauge, Info
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.sleep import STATES, Readiness
 
 
-def readiness(data: Readiness, _options: RenderOptions) -> Iterator[Metric]:
-    ready = GaugeMetricFamily(
+def readiness(data: Readiness, _options: RenderOptions) -> Iterator[Family]:
+    ready = Gauge(
         "host_pm_ready",
         "Whether the sleep state is supported and ready to use now (S4: usable swap with room for "
         "Active(anon)/0.98, a resume target or EFI boot, lockdown none).",
         labels=["state"],
     )
-    reasons = InfoMetricFamily(
+    reasons = Info(
         "host_pm_not_ready_reason",
         "Why a sleep state is not ready: not_supported, no_usable_swap, not_enough_swap, "
         "unknown_memory_use, no_resume_target, lockdown.",
@@ -32,11 +30,11 @@ def readiness(data: Readiness, _options: RenderOptions) -> Iterator[Metric]:
         for reason in data.reasons[state]:
             reasons.add_metric([state, reason], {})
     yield ready
-    if reasons.samples:
+    if reasons.rows:
         yield reasons
     facts = data.facts
     if facts.swaps:
-        swaps = InfoMetricFamily(
+        swaps = Info(
             "host_pm_swap_device",
             "An active swap area and whether it can take the hibernation image (reason: zram, deleted, "
             "type, not_resume_target).",
@@ -45,41 +43,39 @@ def readiness(data: Readiness, _options: RenderOptions) -> Iterator[Metric]:
         for swap in facts.swaps:
             swaps.add_metric([swap.path, swap.type, "true" if swap.usable else "false", swap.reason], {})
         yield swaps
-    yield GaugeMetricFamily(
+    yield Gauge(
         "host_pm_swap_free_bytes",
         "Free space of the swap area the hibernation image would go to (0 when none is usable).",
         value=facts.target.free_bytes if facts.target is not None else 0,
     )
     if facts.required_bytes is not None:
-        yield GaugeMetricFamily(
+        yield Gauge(
             "host_pm_hibernation_required_bytes",
             "Free swap hibernation needs, as systemd counts it: Active(anon) / 0.98.",
             value=facts.required_bytes,
         )
-    yield GaugeMetricFamily(
+    yield Gauge(
         "host_pm_resume_configured",
         "Whether /sys/power/resume names a device (not 0:0).",
         value=float(facts.resume is not None),
     )
     if facts.resume_offset is not None:
-        yield GaugeMetricFamily(
+        yield Gauge(
             "host_pm_resume_offset_pages",
             "/sys/power/resume_offset: where a swap file's image starts on the resume device, in pages.",
             value=facts.resume_offset,
         )
-    yield GaugeMetricFamily(
-        "host_pm_efi_boot", "Whether the host booted by EFI (/sys/firmware/efi).", value=float(facts.efi)
-    )
+    yield Gauge("host_pm_efi_boot", "Whether the host booted by EFI (/sys/firmware/efi).", value=float(facts.efi))
     if facts.image_size_bytes is not None:
-        yield GaugeMetricFamily(
+        yield Gauge(
             "host_pm_image_size_bytes",
             "/sys/power/image_size: the size the kernel tries to shrink the hibernation image to.",
             value=facts.image_size_bytes,
         )
 
 
-def wake(facts: WakeFacts, _options: RenderOptions) -> Iterator[Metric]:
-    devices = GaugeMetricFamily(
+def wake(facts: WakeFacts, _options: RenderOptions) -> Iterator[Family]:
+    devices = Gauge(
         "host_pm_wakeup_devices",
         "Devices allowed to wake the host (power/wakeup enabled), per subsystem.",
         labels=["subsystem"],
@@ -87,13 +83,13 @@ def wake(facts: WakeFacts, _options: RenderOptions) -> Iterator[Metric]:
     for subsystem, count in sorted(facts.wakeup_devices.items()):
         devices.add_metric([subsystem], count)
     yield devices
-    wol = InfoMetricFamily(
+    wol = Info(
         "host_pm_nic_wol",
         "A network interface's Wake-on-LAN modes in ethtool letters (g: magic packet; d: disabled), from the "
         "ethtool ioctl (needs CAP_NET_ADMIN) or, without it, unknown (source sysfs).",
         labels=["interface", "supported", "enabled", "source"],
     )
-    switch = GaugeMetricFamily(
+    switch = Gauge(
         "host_pm_nic_wakeup_enabled", "A network interface's device power/wakeup switch.", labels=["interface"]
     )
     for nic in facts.nics:
@@ -102,9 +98,9 @@ def wake(facts: WakeFacts, _options: RenderOptions) -> Iterator[Metric]:
             switch.add_metric([nic.name], float(nic.wakeup))
     if facts.nics:
         yield wol
-    if switch.samples:
+    if switch.rows:
         yield switch
-    yield GaugeMetricFamily(
+    yield Gauge(
         "host_pm_wake_capable",
         "Whether something can wake the host from sleep: an RTC wake alarm, or a NIC that wakes on a magic "
         "packet (ethtool 'g'; power/wakeup enabled where the modes are unknown).",

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
-
 from host_pm_exporter.readers.cache import CacheSummary
 from host_pm_exporter.readers.numa import NumaNode
 from host_pm_exporter.readers.topology import LOGICAL_STATES, CpuSets, Topology
+from host_pm_exporter.render.families import Family, Gauge
 from host_pm_exporter.render.options import RenderOptions
 
 
-def topology(data: tuple[CpuSets, Topology] | None, _options: RenderOptions) -> Iterator[Metric]:
+def topology(data: tuple[CpuSets, Topology] | None, _options: RenderOptions) -> Iterator[Family]:
     if data is None:
         return
     cpus, topo = data
@@ -28,8 +26,8 @@ def topology(data: tuple[CpuSets, Topology] | None, _options: RenderOptions) -> 
         ("cores", topo.cores, "Physical CPU cores on the whole host."),
         ("threads_per_core", topo.threads_per_core, "Hardware threads per core (the most any core has)."),
     ):
-        yield GaugeMetricFamily(f"host_cpu_{name}", text, value=value)
-    logical = GaugeMetricFamily(
+        yield Gauge(f"host_cpu_{name}", text, value=value)
+    logical = Gauge(
         "host_cpu_logical",
         "Logical CPUs by state: online, offline, present, possible.",
         labels=["state"],
@@ -37,26 +35,24 @@ def topology(data: tuple[CpuSets, Topology] | None, _options: RenderOptions) -> 
     for state in LOGICAL_STATES:
         logical.add_metric([state], len(getattr(cpus, state)))
     yield logical
-    yield GaugeMetricFamily(
-        "host_cpu_isolated", "Logical CPUs isolated from the scheduler (isolcpus).", value=len(cpus.isolated)
-    )
+    yield Gauge("host_cpu_isolated", "Logical CPUs isolated from the scheduler (isolcpus).", value=len(cpus.isolated))
 
 
-def numa(nodes: list[NumaNode] | None, _options: RenderOptions) -> Iterator[Metric]:
+def numa(nodes: list[NumaNode] | None, _options: RenderOptions) -> Iterator[Family]:
     if nodes is None:  # a kernel without NUMA support
         return
-    yield GaugeMetricFamily("host_numa_nodes", "NUMA nodes online.", value=len(nodes))
-    memory = GaugeMetricFamily("host_numa_node_memory_bytes", "Memory of the NUMA node.", labels=["node"])
-    cpus = GaugeMetricFamily("host_numa_node_cpus", "Logical CPUs of the NUMA node.", labels=["node"])
-    distance = GaugeMetricFamily(
+    yield Gauge("host_numa_nodes", "NUMA nodes online.", value=len(nodes))
+    memory = Gauge("host_numa_node_memory_bytes", "Memory of the NUMA node.", labels=["node"])
+    cpus = Gauge("host_numa_node_cpus", "Logical CPUs of the NUMA node.", labels=["node"])
+    distance = Gauge(
         "host_numa_distance", "ACPI SLIT distance from node to peer (10 = local).", labels=["node", "peer"]
     )
-    pages = GaugeMetricFamily(
+    pages = Gauge(
         "host_numa_node_hugepages",
         "Huge pages reserved on the node, by page size.",
         labels=["node", "size_bytes"],
     )
-    free = GaugeMetricFamily(
+    free = Gauge(
         "host_numa_node_hugepages_free",
         "Huge pages free on the node, by page size.",
         labels=["node", "size_bytes"],
@@ -72,16 +68,16 @@ def numa(nodes: list[NumaNode] | None, _options: RenderOptions) -> Iterator[Metr
         for size, (total, nfree) in sorted(node.hugepages.items()):
             pages.add_metric([label, str(size)], total)
             free.add_metric([label, str(size)], nfree)
-    yield from (family for family in (memory, cpus, distance, pages, free) if family.samples)
+    yield from (family for family in (memory, cpus, distance, pages, free) if family.rows)
 
 
-def cache(caches: list[CacheSummary], _options: RenderOptions) -> Iterator[Metric]:
-    size = GaugeMetricFamily(
+def cache(caches: list[CacheSummary], _options: RenderOptions) -> Iterator[Family]:
+    size = Gauge(
         "host_cpu_cache_size_bytes",
         "Total size of a cache level and type over all its instances (as lscpu prints it).",
         labels=["level", "type"],
     )
-    instances = GaugeMetricFamily(
+    instances = Gauge(
         "host_cpu_cache_instances",
         "How many instances of the cache level and type there are.",
         labels=["level", "type"],
@@ -92,7 +88,7 @@ def cache(caches: list[CacheSummary], _options: RenderOptions) -> Iterator[Metri
             size.add_metric(labels, summary.size_bytes)
         if summary.instances is not None:
             instances.add_metric(labels, summary.instances)
-    if size.samples:
+    if size.rows:
         yield size
-    if instances.samples:
+    if instances.rows:
         yield instances

@@ -4,60 +4,54 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.metrics_core import Metric
-
 from host_pm_exporter.readers.identity import HostIdentity
 from host_pm_exporter.readers.virt import VirtFacts
+from host_pm_exporter.render.families import Family, Gauge, Info
 from host_pm_exporter.render.options import RenderOptions
 
 
-def virt(facts: VirtFacts, _options: RenderOptions) -> Iterator[Metric]:
+def virt(facts: VirtFacts, _options: RenderOptions) -> Iterator[Family]:
     if facts.extensions_known:
-        yield GaugeMetricFamily(
+        yield Gauge(
             "host_virt_hardware_supported",
             "Whether the CPU offers hardware virtualization (vmx, svm or sie among its flags).",
             value=float(bool(facts.extensions)),
         )
     if facts.extensions:
-        ext = InfoMetricFamily("host_virt_extension", "A hardware virtualization extension.", labels=["extension"])
+        ext = Info("host_virt_extension", "A hardware virtualization extension.", labels=["extension"])
         for name in sorted(facts.extensions):
             ext.add_metric([name], {})
         yield ext
-    yield GaugeMetricFamily(
+    yield Gauge(
         "host_virt_kvm_device_present",
         "Whether /dev/kvm exists (under --path.rootfs).",
         value=float(facts.kvm_device),
     )
     if facts.nested:
-        nested = GaugeMetricFamily(
-            "host_virt_kvm_nested", "Whether the loaded KVM module allows nested guests.", labels=["module"]
-        )
+        nested = Gauge("host_virt_kvm_nested", "Whether the loaded KVM module allows nested guests.", labels=["module"])
         for module, enabled in sorted(facts.nested.items()):
             nested.add_metric([module], float(enabled))
         yield nested
-    yield GaugeMetricFamily(
+    yield Gauge(
         "host_virt_iommu_groups",
         "IOMMU groups (0: no IOMMU in use, no device passthrough).",
         value=facts.iommu_groups,
     )
-    yield GaugeMetricFamily(
+    yield Gauge(
         "host_virt_guest",
         "Whether this host itself runs under a hypervisor.",
         value=float(facts.hypervisor is not None),
     )
     if facts.hypervisor is not None:
-        hypervisor = InfoMetricFamily(
-            "host_virt_hypervisor", "The hypervisor this host runs under.", labels=["hypervisor"]
-        )
+        hypervisor = Info("host_virt_hypervisor", "The hypervisor this host runs under.", labels=["hypervisor"])
         hypervisor.add_metric([facts.hypervisor], {})
         yield hypervisor
 
 
-def identity(ident: HostIdentity | None, _options: RenderOptions) -> Iterator[Metric]:
+def identity(ident: HostIdentity | None, _options: RenderOptions) -> Iterator[Family]:
     if ident is None:
         return
-    family = InfoMetricFamily(
+    family = Info(
         "host_uuid",
         "The host UUID as libvirt finds it; source is dmi (SMBIOS product_uuid) or machine-id.",
         labels=["uuid", "source"],

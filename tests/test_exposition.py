@@ -1,0 +1,150 @@
+"""Our encoder writes what prometheus_client's own encoders write, byte for byte, on
+every fixture host and on arbitrary label values and numbers; a ``name[]`` filter
+reads only what it needs; a client asking for another escaping scheme gets
+prometheus_client's own encoding."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.registry import Collector
+
+from host_pm_exporter import hostfs
+from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter.collectors import REGISTRY
+from host_pm_exporter.render.families import Counter, Family, Gauge, Info, encode
+from host_pm_exporter.web import Routes
+from tests.conftest import HOSTS, fixture_args, samples
+
+EVERYTHING = [f"--collector.{c.name}" for c in REGISTRY] + [
+    "--collector.cpu.flags-include=.*",
+    "--web.exporter-metrics=all",
+    "--pm.probes=kernel",
+]
+
+
+class Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.metrics)
+
+
+def reference(families: list[Family | Metric], openmetrics: bool) -> bytes:
+    metrics = Fixed([f.metric() if isinstance(f, Family) else f for f in families])
+    return (generate_openmetrics if openmetrics else generate_latest)(metrics)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_every_fixture_host_encodes_as_prometheus_client_does(host: str, openmetrics: bool) -> None:
+    families = make_registry(parse_config([*fixture_args(host), *EVERYTHING])).families()
+    assert any(isinstance(f, Family) for f in families)
+    assert any(not isinstance(f, Family) for f in families)  # process_*, python_*: prometheus_client's
+    ours = encode(families, openmetrics)
+    assert ours == reference(families, openmetrics)
+    assert len(samples(ours.decode())) > 50
+
+
+label_text = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(['a"b', "a\\b", "a\nb", "\\n", ""])
+numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**70), 2**70).map(float)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rows=st.lists(st.tuples(label_text, label_text, numbers), max_size=6),
+    value=numbers,
+    help_text=label_text,
+    openmetrics=st.booleans(),
+)
+def test_any_labels_and_numbers_encode_as_prometheus_client_does(
+    rows: list[tuple[str, str, float]], value: float, help_text: str, openmetrics: bool
+) -> None:
+    gauge = Gauge("host_test_gauge", help_text, labels=["zone", "app"])  # written sorted: app, zone
+    counter = Counter("host_test_events", "events " + help_text, labels=["kind"])
+    info = Info("host_test", help_text, labels=["b", "a"])
+    for first, second, number in rows:
+        gauge.add_metric([first, second], number)
+        if not math.isnan(number) and number >= 0:
+            counter.add_metric([first], number)
+        info.add_metric([first, second], {})
+    families: list[Family | Metric] = [gauge, counter, info, Gauge("host_test_single", help_text, value=value)]
+    assert encode(families, openmetrics) == reference(families, openmetrics)
+
+
+def test_invalid_names_are_refused_when_the_family_is_made() -> None:
+    with pytest.raises(ValueError, match="invalid"):
+        Gauge("host-bad", "x")
+    with pytest.raises(ValueError, match="invalid"):
+        Gauge("host_ok", "x", labels=["bad-label"])
+    with pytest.raises(ValueError, match="label values"):
+        Gauge("host_ok", "x", labels=["a"]).add_metric(["1", "2"], 1)
+
+
+def opened_during(fn: object) -> list[str]:
+    seen: list[str] = []
+    real = hostfs._open
+
+    def spy(path: str, flags: int) -> int:
+        seen.append(path)
+        return real(path, flags)
+
+    hostfs._open = spy  # type: ignore[assignment]
+    try:
+        fn()  # type: ignore[operator]
+    finally:
+        hostfs._open = real
+    return seen
+
+
+def routes(host: str, *args: str) -> Routes:
+    return Routes(make_registry(parse_config([*fixture_args(host), "--pm.probes=kernel", *args])), "/metrics")
+
+
+def test_a_name_filter_reads_only_the_collectors_it_needs() -> None:
+    served = routes("spr-2s")
+    full = opened_during(lambda: served.metrics("", "", ""))
+    response = None
+
+    def one() -> None:
+        nonlocal response
+        response = served.metrics("", "", "name[]=host_pm_supported&name[]=host_numa_nodes")
+
+    filtered = opened_during(one)
+    assert response is not None
+    got = samples(response.body.decode())
+    assert {k.split("{")[0] for k in got} == {"host_pm_supported", "host_numa_nodes"}
+    assert got["host_numa_nodes"] == 2
+    for part in ("/cpuinfo", "/cache/", "/cpufreq/", "/cpuidle/"):
+        assert any(part in p for p in full), part
+        assert not any(part in p for p in filtered), f"{part}: its collectors were not asked for"
+    assert len(filtered) < len(full) / 2
+
+
+def test_a_name_filter_on_a_probe_metric_runs_the_probes_and_health_reads_everything() -> None:
+    served = routes("laptop-s2idle")
+    body = served.metrics("", "", "name[]=host_pm_probe_supported").body.decode()
+    assert samples(body)['host_pm_probe_supported{operation="suspend",probe="kernel"}'] == 1
+    health = samples(served.metrics("", "", "name[]=host_exporter_collector_success").body.decode())
+    assert len(health) == sum(c.default for c in REGISTRY)
+
+
+def test_other_escaping_schemes_get_prometheus_clients_own_encoding() -> None:
+    served = routes("laptop-s2idle")
+    accept = "application/openmetrics-text;version=1.0.0;escaping=values"
+    response = served.metrics(accept, "", "name[]=host_pm_supported")
+    assert "escaping=values" in dict(response.headers)["Content-Type"]
+    text = response.body.decode()
+    assert text.endswith("# EOF\n")
+    # the values scheme writes each underscore twice: prometheus_client's encoder ran
+    assert 'host__pm__supported{state="S2idle"} 1.0' in text
+    plain = served.metrics("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8", "", "")
+    assert 'host_pm_supported{state="S2idle"} 1.0' in plain.body.decode()
