@@ -15,7 +15,7 @@ import pytest
 from host_pm_exporter.collectors import BY_NAME, collector
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.probes import once
-from host_pm_exporter.snapshot import HostSnapshot, SnapshotConfig, Watchdog, build_snapshot
+from host_pm_exporter.snapshot import HostSnapshot, SnapshotConfig, Taken, Watchdog, build_snapshot
 from tests.conftest import samples, scrape, series
 
 
@@ -143,7 +143,7 @@ def test_healthz_says_503_with_the_reason_while_a_read_is_stuck() -> None:
     from host_pm_exporter.web import Routes
 
     dog = Watchdog()
-    routes = Routes(Exposition(lambda *_: HostSnapshot(), (), ()), "/metrics", health=dog.problem)
+    routes = Routes(Exposition(Taken(HostSnapshot()), (), ()), "/metrics", health=dog.problem)
     healthy = routes.static("/healthz")
     assert healthy is not None
     assert (healthy.status, healthy.body) == (200, b"ok\n")

@@ -6,6 +6,8 @@ prometheus_client's own encoding."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +21,8 @@ from prometheus_client.registry import Collector
 from host_pm_exporter import hostfs
 from host_pm_exporter.cli import make_registry, parse_config
 from host_pm_exporter.collectors import REGISTRY
-from host_pm_exporter.render.families import Counter, Family, Gauge, Info, encode
+from host_pm_exporter.render.families import Counter, Family, Gauge, Info, encode, gzip_accepted, negotiate
+from host_pm_exporter.render.process import ProcessMetrics
 from host_pm_exporter.web import Routes
 from tests.conftest import HOSTS, fixture_args, samples
 
@@ -148,3 +151,93 @@ def test_other_escaping_schemes_get_prometheus_clients_own_encoding() -> None:
     assert 'host__pm__supported{state="S2idle"} 1.0' in text
     plain = served.metrics("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8", "", "")
     assert 'host_pm_supported{state="S2idle"} 1.0' in plain.body.decode()
+
+
+ACCEPTS = [
+    "",
+    "*/*",
+    "text/plain",
+    "text/plain;version=0.0.4",
+    "text/plain; version=1.0.0; escaping=allow-utf-8",
+    "text/plain;version=1.0.0;escaping=dots",
+    "application/openmetrics-text",
+    "application/openmetrics-text;version=1.0.0",
+    "application/openmetrics-text; version=0.0.1",
+    "application/openmetrics-text;version=1.0.0;escaping=values",
+    "application/openmetrics-text;version=1.0.0;escaping=bogus",
+    "application/openmetrics-text;version=2.0.0;escaping=allow-utf-8",
+    # Prometheus 2.x and 3.x as they scrape
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;"
+    "version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    "application/json, text/html",
+    "text/plain;version",
+    "application/openmetrics-text;version=x.y",
+]
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_content_negotiation_is_prometheus_clients(accept: str) -> None:
+    """Our negotiation answers every Accept header as prometheus_client's handler does,
+    and the body is what its chosen encoder writes."""
+    from prometheus_client.exposition import choose_encoder
+
+    openmetrics, ours, _escaping, _version = negotiate(accept)
+    try:
+        encoder, content_type = choose_encoder(accept)
+    except TypeError:  # prometheus_client fails on a version that is no number: we answer 0.0.4
+        assert accept.endswith("version=x.y")
+        assert (openmetrics, ours) == (False, "text/plain; version=0.0.4; charset=utf-8")
+        return
+    assert ours == content_type
+    families = make_registry(parse_config([*fixture_args("laptop-s2idle"), *EVERYTHING])).families()
+    response = Routes(make_registry(parse_config([*fixture_args("laptop-s2idle"), "--pm.probes=kernel"])), "/metrics")
+    assert response.metrics_response(accept, "", families).body == encoder(Fixed(
+        [f.metric() if isinstance(f, Family) else f for f in families]
+    ))  # fmt: skip
+    assert openmetrics == content_type.startswith("application/openmetrics-text")
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip"),
+    [("", False), ("gzip", True), ("deflate, GZIP;q=0.5", True), ("gzipx", False), ("identity", False)],
+)
+def test_gzip_is_accepted_as_prometheus_client_accepts_it(header: str, gzip: bool) -> None:
+    from prometheus_client.exposition import gzip_accepted as theirs
+
+    assert gzip_accepted(header) == theirs(header) == gzip
+
+
+def test_our_process_metrics_are_prometheus_clients() -> None:
+    """The same names, types and (within a scrape's drift) values as prometheus_client's
+    ProcessCollector, which we no longer import."""
+    from prometheus_client import CollectorRegistry, ProcessCollector
+
+    theirs = {m.name: m for m in ProcessCollector(registry=CollectorRegistry()).collect()}
+    ours = {f.name: f for f in ProcessMetrics().collect()}
+    assert set(ours) == {n.removesuffix("_total") if n.endswith("_total") else n for n in theirs}
+    for name, family in ours.items():
+        metric = theirs[name]
+        assert family.type == metric.type, name
+        value, their_value = family.rows[0][1], metric.samples[0].value
+        if name in ("process_start_time_seconds", "process_max_fds"):
+            assert value == pytest.approx(their_value, abs=0.02), name
+        else:
+            assert value == pytest.approx(their_value, rel=0.5, abs=64), name
+
+
+def test_a_scrape_does_not_load_prometheus_client() -> None:
+    """It costs the process 3 MiB; the default scrape does without it."""
+    code = (
+        "import sys\n"
+        "from host_pm_exporter.cli import make_registry, parse_config\n"
+        "from host_pm_exporter.web import Routes\n"
+        f"config = parse_config({[*fixture_args('spr-2s'), '--pm.probes=kernel']!r})\n"
+        "routes = Routes(make_registry(config), '/metrics')\n"
+        "body = routes.metrics('application/openmetrics-text;version=1.0.0', 'gzip', '').body\n"
+        "assert body, 'a scrape'\n"
+        "print(sorted(m for m in sys.modules if m.startswith('prometheus_client')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -135,6 +135,7 @@ def test_sighup_rereads_the_web_config_and_keeps_serving(exporter: Any) -> None:
     import signal
 
     exp = exporter([*fixture_args("server-s3"), "--pm.probes=kernel"])
+    assert exp.get("/healthz")[0] == 200  # answering: the event loop has taken the signals over
     exp.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: "SIGHUP: web config re-read" in exp.stderr(), "the SIGHUP logged", timeout=5)
     assert exp.get("/healthz")[0] == 200

@@ -5,76 +5,83 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import pytest
 
-from host_pm_exporter.workers import InFlight
+from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.snapshot import Readings, Scrape, SnapshotConfig, Watchdog
 from tests.conftest import fake_pm_is_supported, fixture_args, samples, start_exporter, wait_until
 
 
-def test_a_call_arriving_while_an_equal_one_runs_shares_its_result() -> None:
-    shared = InFlight()
-    release = threading.Event()
-    started = threading.Event()
-    joined = threading.Event()
-    runs: list[int] = []
-    results: dict[str, object] = {}
+class Blocking:
+    """A collector whose reading waits for `release`, counting its readings."""
 
-    def reading() -> object:
-        runs.append(1)
-        started.set()
-        assert release.wait(10)
-        return object()
+    def __init__(self, name: str = "blocking") -> None:
+        self.name = name
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.reads = 0
 
-    first = threading.Thread(target=lambda: results.setdefault("first", shared.run("all", reading)))
-    first.start()
-    assert started.wait(10)
-    second = threading.Thread(target=lambda: results.setdefault("second", shared.run("all", reading, joined.set)))
-    second.start()
-    assert joined.wait(10), "the second call joined the one in flight"
-    release.set()
-    first.join(10)
-    second.join(10)
-    assert len(runs) == 1
-    assert results["first"] is results["second"]
-    # finished: the next call reads anew, even with the same key
-    release.set()
-    third = shared.run("all", reading)
-    assert len(runs) == 2
-    assert third is not results["first"]
+    @property
+    def gather(self) -> Callable[[Scrape], object]:
+        def read(_scrape: Scrape) -> object:
+            self.reads += 1
+            self.started.set()
+            assert self.release.wait(10)
+            return object()
+
+        return read
 
 
-def test_calls_with_other_keys_do_not_share_and_errors_reach_every_sharer() -> None:
-    shared = InFlight()
-    release = threading.Event()
-    started = threading.Event()
-    joined = threading.Event()
-    errors: list[BaseException] = []
+def readings_of(*collectors: Blocking) -> Readings:
+    return Readings(SnapshotConfig(fs=HostFS("/nonexistent", "/nonexistent"), collectors=collectors, probes=()))
 
-    def failing() -> object:
-        started.set()
-        assert release.wait(10)
-        raise RuntimeError("read failed")
 
-    def call(notify: Any = lambda: None) -> None:
-        try:
-            shared.run("all", failing, notify)
-        except RuntimeError as err:
-            errors.append(err)
+def test_a_scrape_arriving_while_an_equal_reading_runs_shares_it() -> None:
+    blocking = Blocking()
+    readings = readings_of(blocking)
+    first = readings.start([blocking], ())
+    assert blocking.started.wait(10)
+    second = readings.start([blocking], ())
+    assert second is first, "the reading in flight is shared"
+    assert readings.shared == 1
+    blocking.release.set()
+    snap = first.wait()
+    assert second.wait() is snap
+    assert blocking.reads == 1
+    # finished: the next scrape reads anew
+    third = readings.start([blocking], ())
+    assert third is not first
+    assert third.wait() is not snap
+    assert blocking.reads == 2
 
-    threads = [threading.Thread(target=call)]
-    threads[0].start()
-    assert started.wait(10)
-    threads.append(threading.Thread(target=call, args=(joined.set,)))
-    threads[1].start()
-    assert joined.wait(10)
-    assert shared.run("other", lambda: 7) == 7, "another key runs at once, beside the one in flight"
-    release.set()
-    for thread in threads:
-        thread.join(10)
-    assert len(errors) == 2
-    assert errors[0] is errors[1]
+
+def test_other_collectors_or_probes_read_on_their_own() -> None:
+    one, two = Blocking("one"), Blocking("two")
+    readings = readings_of(one, two)
+    first = readings.start([one], ())
+    assert one.started.wait(10)
+    assert readings.start([two], ()) is not first
+    assert readings.start([one], ("kernel",)) is not first
+    one.release.set()
+    two.release.set()
+    assert readings.shared == 0
+
+
+def test_a_reading_past_its_deadline_is_not_shared() -> None:
+    blocking = Blocking()
+    config = SnapshotConfig(
+        fs=HostFS("/nonexistent", "/nonexistent"), collectors=(blocking,), probes=(), timeout=0.2, probe_timeout=0.0
+    )
+    readings = Readings(config, Watchdog())
+    first = readings.start([blocking], ())
+    snap = first.wait()  # gives up at the deadline
+    assert not snap.sections["blocking"].ok
+    second = readings.start([blocking], ())
+    assert second is not first, "a reading past its deadline is never shared"
+    blocking.release.set()
+    second.wait()
 
 
 @pytest.fixture

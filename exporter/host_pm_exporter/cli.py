@@ -4,30 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Callable, NoReturn
-
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, write_to_textfile
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from host_pm_exporter import __version__, logs
 from host_pm_exporter.collectors import REGISTRY, Collector, enabled
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.render.capabilities import capabilities_xml
-from host_pm_exporter.render.metrics import Exposition
+from host_pm_exporter.render.metrics import Exposition, RuntimeCollector
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.render.page import status_page
+from host_pm_exporter.render.process import ProcessMetrics
 from host_pm_exporter.render.report import build_report, explain
-from host_pm_exporter.snapshot import HostSnapshot, Scrape, SnapshotConfig, build_snapshot, watchdog
+from host_pm_exporter.snapshot import HostSnapshot, Readings, Scrape, SnapshotConfig, Taken, build_snapshot, watchdog
 from host_pm_exporter.web import Limits, Routes, Server, listen, parse_listen_address
 from host_pm_exporter.webconfig import WebConfigError, WebConfigSource
-from host_pm_exporter.workers import InFlight
 
 log = logging.getLogger("host_pm_exporter.cli")
 
@@ -328,36 +327,32 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     )
 
 
-shared = InFlight()  # readings in flight, which scrapes arriving meanwhile share
-
-
-def reader(config: Config) -> Callable[[Sequence[Any], tuple[str, ...]], HostSnapshot]:
-    """Reads the host for one scrape: the collectors and probes it needs.  A scrape that
-    arrives while an equal reading is still in flight waits for that one and shares it;
-    a reading that has finished is never used again."""
-
-    def read(collectors: Sequence[Any], probes: tuple[str, ...]) -> HostSnapshot:
-        snapshot = replace(config.snapshot, collectors=tuple(collectors), probes=probes)
-        key = (tuple(c.name for c in collectors), probes)
-        return shared.run(key, lambda: build_snapshot(snapshot), lambda: log.debug("sharing a reading in flight"))
-
-    return read
-
-
 def make_registry(config: Config) -> Exposition:
     """What the metrics path serves: a fresh (or in-flight) reading per scrape."""
-    runtime = CollectorRegistry(auto_describe=False)  # prometheus_client's process collectors
+    runtime: list[RuntimeCollector] = []
     if config.exporter_metrics != "none":
-        ProcessCollector(registry=runtime)
-    if config.exporter_metrics == "all":
-        PlatformCollector(registry=runtime)
-        GCCollector(registry=runtime)
-    return Exposition(reader(config), config.collectors, config.snapshot.probes, config.render, [runtime])
+        runtime.append(ProcessMetrics())
+    if config.exporter_metrics == "all":  # prometheus_client's Python collectors: imported only then
+        from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector  # noqa: PLC0415
+
+        python = CollectorRegistry(auto_describe=False)
+        PlatformCollector(registry=python)
+        GCCollector(registry=python)
+        runtime.append(python)
+    return Exposition(Readings(config.snapshot), config.collectors, config.snapshot.probes, config.render, runtime)
 
 
-def full_reading(config: Config) -> HostSnapshot:
-    """Every enabled collector and probe (the status page, the capabilities XML)."""
-    return reader(config)(config.collectors, config.snapshot.probes)
+def write_textfile(path: str, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename: a reader (the
+    textfile collector) never sees half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 TEXTFILE = "host_pm_exporter.prom"
@@ -372,7 +367,7 @@ def one_scrape(config: Config) -> tuple[HostSnapshot, Exposition]:
     """Read the host once; the exposition renders that reading (no process metrics: they
     would describe a process that is about to exit, and clash in node_exporter)."""
     snap = build_snapshot(config.snapshot)
-    return snap, Exposition(lambda *_: snap, config.collectors, config.snapshot.probes, config.render)
+    return snap, Exposition(Taken(snap), config.collectors, config.snapshot.probes, config.render)
 
 
 def run_once(config: Config) -> int:
@@ -381,7 +376,7 @@ def run_once(config: Config) -> int:
     if config.textfile_directory is not None:
         path = os.path.join(config.textfile_directory, TEXTFILE)
         try:
-            write_to_textfile(path, registry)  # a temporary file, then a rename: never half a file
+            write_textfile(path, registry.encode())
         except OSError as err:
             log.error("cannot write the textfile", extra={"file": path, "err": err.strerror or err})
             return 1
@@ -419,17 +414,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot listen", extra={"address": f"{host}:{port}", "err": err.strerror or err})
         return 1
     names = [c.name for c in config.collectors]
+    registry = make_registry(config)
+
+    def full_reading() -> HostSnapshot:  # the status page and the capabilities XML: everything
+        return registry.readings.read(config.collectors, config.snapshot.probes)
 
     def page() -> bytes:
-        report = build_report(full_reading(config))
+        report = build_report(full_reading())
         return status_page(report, config.telemetry_path, names, config.snapshot.probes)
 
     routes = Routes(
-        make_registry(config),
+        registry,
         config.telemetry_path,
         health=watchdog.problem,
         page=page,
-        capabilities=lambda: capabilities_of(full_reading(config), config),
+        capabilities=lambda: capabilities_of(full_reading(), config),
     )
     server = Server(sock, routes, config.limits, web_config)
     bound = sock.getsockname()

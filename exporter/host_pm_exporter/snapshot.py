@@ -1,8 +1,9 @@
 """One scrape's view of the host: every enabled collector's facts and every probe's answers.
 
 Nothing is kept between scrapes.  The probes that run programs or talk to D-Bus start
-first, in threads of their own; the sysfs readers run meanwhile; the scrape then waits
-for the probes until the probe timeout and no longer.
+first, on workers of their own; the files are read meanwhile on a reading worker; the
+scrape waits for the files until the scrape timeout and for the probes until the probe
+timeout, and no longer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from host_pm_exporter.hostfs import HostFS, ReadError
@@ -313,67 +314,140 @@ class _Reading:
             return dict(self.sections), self.kernel, self.current
 
 
-class _ProbeThread(threading.Thread):
-    def __init__(self, name: str, fn: Callable[[], ProbeResult]) -> None:
-        super().__init__(name=f"probe-{name}", daemon=True)
-        self.probe = name
-        self.fn = fn
-        self.result: ProbeResult | None = None
+probe_workers = Workers("probe")
 
-    def run(self) -> None:
+
+class Pending:
+    """One reading of the host under way: the probes that run programs or talk to D-Bus
+    start at once on workers of their own, the files are read on a reading worker, and
+    `future` is done with the whole snapshot when both are.  Whoever waits for it stops
+    at `deadline` (monotonic) and takes what is done with `abandon()`: the files within
+    the scrape timeout, the probes within theirs."""
+
+    def __init__(self, config: SnapshotConfig, dog: Watchdog = watchdog) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self._probes = _start_probes(config)
+        self.deadline = self.started + max(config.timeout, config.probe_timeout + 0.1 if self._probes else 0.0)
+        self._reading = _Reading(config, Scrape(config.fs), dog)
+        self.future: futures.Future[HostSnapshot] = readers.submit(self._run)
+
+    def _run(self) -> HostSnapshot:
+        self._reading.run()
+        return self._snapshot(self._reading.sections, self._reading.kernel, None, wait=True)
+
+    def wait(self) -> HostSnapshot:
+        """The snapshot, waiting in this thread until the deadline at most."""
         try:
-            self.result = self.fn()
-        except Exception as err:  # the probes catch their own errors; belt and braces
-            self.result = ProbeResult(self.probe, error=f"{type(err).__name__}: {err}")
+            return self.future.result(max(0.0, self.deadline - time.monotonic()))
+        except futures.TimeoutError:
+            return self.abandon()
+
+    def abandon(self) -> HostSnapshot:
+        """What is done by now (never waits): a collector still reading fails, and is
+        marked stuck; a probe still running has timed out."""
+        if self.future.done():
+            return self.future.result()
+        done, kernel_result, stuck = self._reading.abandon()
+        return self._snapshot(done, kernel_result, stuck, wait=False)
+
+    def _snapshot(
+        self, done: dict[str, Section[Any]], kernel_result: ProbeResult | None, stuck: str | None, wait: bool
+    ) -> HostSnapshot:
+        config = self.config
+        snapshot = HostSnapshot(scrape=self._reading.scrape)
+        for collector in config.collectors:
+            section = done.get(collector.name)
+            if section is None:
+                why = "stuck reading" if collector.name == stuck else "not read: an earlier collector was stuck"
+                section = Section(None, f"{why} past the {config.timeout:g}s deadline", config.timeout)
+                bad_input.log(collector.name, section.error or "")
+            snapshot.sections[collector.name] = section
+        results = []
+        if "kernel" in config.probes:
+            results.append(kernel_result or ProbeResult("kernel", error="stuck reading /sys/power", duration=0.0))
+        # The probes bound their own work by the timeout; the small grace lets a probe that
+        # is killing a hung command reap it before the scrape moves on.
+        probe_deadline = self.started + config.probe_timeout + 0.1
+        for name, future in self._probes:
+            try:
+                result = future.result(max(0.0, probe_deadline - time.monotonic()) if wait else 0.0)
+            except futures.TimeoutError:
+                error = f"timed out after {config.probe_timeout:g}s"
+                once.failure(name, error)
+                result = ProbeResult(name, error=error, duration=config.probe_timeout)
+            except Exception as err:  # the probes catch their own errors; belt and braces
+                result = ProbeResult(name, error=f"{type(err).__name__}: {err}")
+            results.append(result)
+        snapshot.probes = sorted(results, key=lambda r: r.probe)
+        return snapshot
 
 
 def build_snapshot(config: SnapshotConfig, dog: Watchdog = watchdog) -> HostSnapshot:
-    start = time.monotonic()
-    threads = _start_probes(config)
-    snapshot = HostSnapshot()
-    reading = _Reading(config, Scrape(config.fs), dog)
-    snapshot.scrape = reading.scrape
-    finished = readers.submit(reading.run)
-    futures.wait([finished], config.timeout)
-    if not finished.done():
-        done, kernel_result, stuck = reading.abandon()
-    else:
-        done, kernel_result, stuck = reading.sections, reading.kernel, None
-    for collector in config.collectors:
-        section = done.get(collector.name)
-        if section is None:
-            why = "stuck reading" if collector.name == stuck else "not read: an earlier collector was stuck"
-            section = Section(None, f"{why} past the {config.timeout:g}s deadline", config.timeout)
-            bad_input.log(collector.name, section.error or "")
-        snapshot.sections[collector.name] = section
-    results = []
-    if "kernel" in config.probes:
-        results.append(kernel_result or ProbeResult("kernel", error="stuck reading /sys/power", duration=0.0))
-    # The probes bound their own work by the timeout; the small grace lets a probe that
-    # is killing a hung command reap it before the scrape moves on.
-    deadline = start + config.probe_timeout + 0.1
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.result is None:
-            error = f"timed out after {config.probe_timeout:g}s"
-            once.failure(thread.probe, error)
-            thread.result = ProbeResult(thread.probe, error=error, duration=config.probe_timeout)
-        results.append(thread.result)
-    snapshot.probes = sorted(results, key=lambda r: r.probe)
-    return snapshot
+    """One fresh reading of the host, waited for in this thread."""
+    return Pending(config, dog).wait()
 
 
-def _start_probes(config: SnapshotConfig) -> list[_ProbeThread]:
+Key = tuple[tuple[str, ...], tuple[str, ...]]  # the collectors and probes of a reading
+
+
+class Taken:
+    """Readings that are one snapshot taken already (one-shot outputs render the one
+    reading they print)."""
+
+    def __init__(self, snapshot: HostSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def start(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> Pending:
+        raise NotImplementedError("a snapshot taken already is rendered, not read")
+
+    def read(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> HostSnapshot:
+        return self.snapshot
+
+
+class Readings:
+    """Readings of the host for scrapes.  A scrape that arrives while an equal reading
+    (the same collectors and probes) is still in flight shares it; a reading that has
+    finished, or whose deadline has passed, is never shared: the next scrape starts its
+    own.  So no answer is older than the scrape that asked for it."""
+
+    def __init__(self, config: SnapshotConfig, dog: Watchdog = watchdog) -> None:
+        self.config = config
+        self.dog = dog
+        self._running: dict[Key, Pending] = {}
+        self._lock = threading.Lock()
+        self.shared = 0  # scrapes answered from a reading already in flight
+
+    def start(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> Pending:
+        key = (tuple(c.name for c in collectors), probes)
+        with self._lock:
+            pending = self._running.get(key)
+            if pending is not None and not pending.future.done() and time.monotonic() < pending.deadline:
+                self.shared += 1
+                log.debug("sharing a reading in flight", extra={"collectors": len(collectors)})
+                return pending
+            config = replace(self.config, collectors=tuple(collectors), probes=probes)
+            pending = self._running[key] = Pending(config, self.dog)
+        pending.future.add_done_callback(lambda _: self._forget(key, pending))
+        return pending
+
+    def _forget(self, key: Key, pending: Pending) -> None:
+        with self._lock:
+            if self._running.get(key) is pending:
+                del self._running[key]
+
+    def read(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> HostSnapshot:
+        return self.start(collectors, probes).wait()
+
+
+def _start_probes(config: SnapshotConfig) -> list[tuple[str, futures.Future[ProbeResult]]]:
     timeout = config.probe_timeout
     path = config.pm_is_supported
     runners: dict[str, Callable[[], ProbeResult]] = {
         "pm-utils": lambda: pmutils.run(path, timeout),
         "logind": lambda: logind.run(timeout),
     }
-    threads = [_ProbeThread(name, run) for name, run in runners.items() if name in config.probes]
-    for thread in threads:
-        thread.start()
-    return threads
+    return [(name, probe_workers.submit(run)) for name, run in runners.items() if name in config.probes]
 
 
 def _kernel_probe(scrape: Scrape) -> ProbeResult:

@@ -26,10 +26,9 @@ import contextlib
 import gzip
 import logging
 import os
-import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -37,12 +36,9 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
-from prometheus_client.exposition import choose_encoder, gzip_accepted
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 
 from host_pm_exporter.logs import Once
-from host_pm_exporter.render.families import Family
+from host_pm_exporter.render.families import AnyFamily, encode, gzip_accepted, negotiate
 from host_pm_exporter.render.metrics import Exposition
 from host_pm_exporter.webconfig import Authenticator, WebConfig, WebConfigSource
 from host_pm_exporter.workers import Workers
@@ -116,37 +112,21 @@ class Routes:
         return self.metrics(accept, accept_encoding, query)
 
     def metrics(self, accept: str, accept_encoding: str, query: str) -> Response:
-        """One scrape, rendered in the format the client asks for (content negotiation
-        is prometheus_client's)."""
-        encoder, content_type = choose_encoder(accept)
-        names = parse_qs(query).get("name[]")
-        escaping = _ESCAPING.search(content_type)
-        if escaping is None or escaping.group(1) in _PLAIN_ESCAPING:
-            # Our names need no escaping: our encoder writes what prometheus_client's would.
-            openmetrics = content_type.startswith("application/openmetrics-text")
-            body = self.registry.encode(openmetrics, names)
-        else:  # a scheme that rewrites names (dots, values): prometheus_client's own encoder
-            families = self.registry.families(names)
-            body = encoder(_Fixed([f.metric() if isinstance(f, Family) else f for f in families]))
+        """One scrape, read in this thread and rendered."""
+        plan = self.registry.plan(parse_qs(query).get("name[]"))
+        snap = self.registry.readings.read(plan.collectors, plan.probes)
+        return self.metrics_response(accept, accept_encoding, self.registry.render(plan, snap))
+
+    def metrics_response(self, accept: str, accept_encoding: str, families: list[AnyFamily]) -> Response:
+        """One scrape's families in the format the client asks for (the negotiation
+        prometheus_client's handler does)."""
+        openmetrics, content_type, escaping, version = negotiate(accept)
+        body = encode(families, openmetrics, escaping, version)
         headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
         if gzip_accepted(accept_encoding):
             body = gzip.compress(body, compresslevel=5)
             headers.append(("Content-Encoding", "gzip"))
         return Response(200, headers, body)
-
-
-_ESCAPING = re.compile(r"escaping=([\w-]+)")
-_PLAIN_ESCAPING = ("underscores", "allow-utf-8")
-
-
-class _Fixed(Collector):
-    """Given metrics, as a collector for prometheus_client's encoders."""
-
-    def __init__(self, metrics: list[Metric]) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._metrics)
 
 
 class _Closed(Exception):
@@ -337,6 +317,8 @@ class Server:
             return _text(503, f"too many concurrent scrapes (limit {self.limits.max_requests})\n")
         state.scrapes += 1
         try:
+            if path == self.routes.telemetry_path:
+                return await self._metrics(headers, query)
             work = _in_thread(
                 self.routes.dynamic, path, headers.get("accept", ""), headers.get("accept-encoding", ""), query
             )
@@ -350,6 +332,23 @@ class Server:
             return _text(500, "internal error\n")
         finally:
             state.scrapes -= 1
+
+    async def _metrics(self, headers: dict[str, str], query: str) -> Response:
+        """A scrape: the host is read on a reading worker (shared with a scrape already
+        reading the same, if any) while this loop waits until the reading's deadline;
+        the families are rendered and encoded here (a few hundred microseconds, and one
+        thread hand-off instead of two)."""
+        exposition = self.routes.registry
+        plan = exposition.plan(parse_qs(query).get("name[]"))
+        pending = exposition.readings.start(plan.collectors, plan.probes)
+        try:
+            snap = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(pending.future)), max(0.0, pending.deadline - time.monotonic())
+            )
+        except asyncio.TimeoutError:
+            snap = pending.abandon()  # what is done; never waits
+        families = exposition.render(plan, snap)
+        return self.routes.metrics_response(headers.get("accept", ""), headers.get("accept-encoding", ""), families)
 
     async def _send(
         self,

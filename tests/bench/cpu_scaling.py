@@ -63,7 +63,7 @@ def main() -> None:
             }
             ports = {name: free_port() for name in targets}
             procs = {name: start(cmd, ports[name]) for name, cmd in targets.items()}
-            results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
+            results: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in targets}
             try:
                 for _ in range(args.rounds):
                     for name in targets:

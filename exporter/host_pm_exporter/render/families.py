@@ -8,20 +8,20 @@ own encoders would (a test holds every fixture host to that), at a fraction of t
 cost: a family knows its label names once, so a sample is its values and a number,
 not a dict of labels that is sorted, validated and escaped again for every sample.
 prometheus_client's encoders stay the reference, serve any other escaping scheme a
-client asks for, and encode its own collectors' metrics (process_*, python_*).
+client asks for, and encode its own collectors' metrics (python_*); it is imported only
+then (it costs the process 3 MiB of memory).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
-from typing import ClassVar, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar, Union
 
-from prometheus_client import generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
-from prometheus_client.samples import Sample
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -67,6 +67,8 @@ class Family:
     def metric(self) -> Metric:
         """The same family as prometheus_client's `Metric` (for its encoders and the
         name filter of other consumers)."""
+        from prometheus_client.metrics_core import Metric  # noqa: PLC0415 (on first use only)
+
         metric = Metric(self.name, self.documentation, self.type)
         sample = self.sample_name
         for values, value in self.rows:
@@ -113,7 +115,7 @@ class Info(Family):
         super().add_metric(labels, 1.0)
 
 
-AnyFamily = Union[Family, Metric]  # prometheus_client's own collectors give Metric
+AnyFamily = Union[Family, "Metric"]  # prometheus_client's own collectors give Metric
 
 
 def _escape(value: str) -> str:
@@ -144,17 +146,23 @@ class _Just:
     def __init__(self, metrics: Iterable[Metric]) -> None:
         self._metrics = list(metrics)
 
-    def collect(self) -> Iterable[Metric]:
-        return self._metrics
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
 
 
-def encode(families: Iterable[AnyFamily], openmetrics: bool = False) -> bytes:
-    """The families in the text format 0.0.4, or OpenMetrics 1.0 (with ``# EOF``)."""
+PLAIN_ESCAPING = ("underscores", "allow-utf-8")  # schemes that leave our names as they are
+
+
+def encode(
+    families: Iterable[AnyFamily], openmetrics: bool = False, escaping: str = "underscores", version: str = "1.0.0"
+) -> bytes:
+    """The families in the text format 0.0.4, or OpenMetrics (with ``# EOF``).  An
+    escaping scheme that rewrites names (``dots``, ``values``) is prometheus_client's."""
+    from_client = escaping not in PLAIN_ESCAPING
     out: list[str] = []
     for family in families:
-        if not isinstance(family, Family):
-            text = (generate_openmetrics if openmetrics else generate_latest)(_Just([family])).decode()
-            out.append(text[: -len("# EOF\n")] if openmetrics else text)
+        if from_client or not isinstance(family, Family):
+            out.append(_client_encode(family, openmetrics, escaping, version))
             continue
         if openmetrics:
             name = family.name
@@ -163,10 +171,62 @@ def encode(families: Iterable[AnyFamily], openmetrics: bool = False) -> bytes:
         else:
             name = family.sample_name
             help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-            out.append(
-                f"# HELP {name} {help_text}\n# TYPE {name} {'counter' if family.type == 'counter' else 'gauge'}\n"
-            )
+            kind = "counter" if family.type == "counter" else "gauge"  # an info family is a gauge here
+            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
         family.lines(out)
     if openmetrics:
         out.append("# EOF\n")
     return "".join(out).encode()
+
+
+def _client_encode(family: AnyFamily, openmetrics: bool, escaping: str, version: str) -> str:
+    """One family by prometheus_client's own encoders (without their ``# EOF``)."""
+    from prometheus_client import generate_latest  # noqa: PLC0415 (on first use only: it costs 3 MiB)
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics  # noqa: PLC0415
+
+    metric = family.metric() if isinstance(family, Family) else family
+    if openmetrics:
+        text: str = generate_openmetrics(_Just([metric]), escaping=escaping, version=version).decode()  # type: ignore[no-untyped-call]
+        return text[: -len("# EOF\n")]
+    return generate_latest(_Just([metric]), escaping=escaping).decode()
+
+
+TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
+_ESCAPINGS = ("allow-utf-8", "underscores", "dots", "values")
+
+
+def negotiate(accept: str) -> tuple[bool, str, str, str]:
+    """What to answer an ``Accept`` header with, as prometheus_client decides it:
+    (OpenMetrics?, Content-Type, escaping scheme, OpenMetrics version)."""
+    for accepted in (accept or "").split(","):
+        media, *params = accepted.split(";")
+        media = media.strip()
+        if media not in ("application/openmetrics-text", "text/plain"):
+            continue
+        version = escaping = ""
+        for param in params:
+            key, eq, value = param.strip().partition("=")
+            if not eq:
+                continue
+            if key == "version" and not version:
+                version = value
+            elif key == "escaping" and not escaping:
+                escaping = value if value in _ESCAPINGS else "underscores"
+        escaping = escaping or "underscores"
+        if media == "application/openmetrics-text" and not version:
+            return True, "application/openmetrics-text; version=1.0.0; charset=utf-8", "underscores", "1.0.0"
+        if version and _version(version) >= (1, 0, 0):  # a version that is no number is none
+            if media == "application/openmetrics-text":
+                content_type = f"application/openmetrics-text; version={version}; charset=utf-8; escaping={escaping}"
+                return True, content_type, escaping, version
+            return False, f"text/plain; version=1.0.0; charset=utf-8; escaping={escaping}", escaping, version
+    return False, TEXT_0_0_4, "underscores", "1.0.0"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = text.split(".")
+    return tuple(int(part) for part in parts) if all(p.isdigit() and p.isascii() for p in parts) else ()
+
+
+def gzip_accepted(accept_encoding: str) -> bool:
+    return any(item.split(";")[0].strip().lower() == "gzip" for item in (accept_encoding or "").split(","))

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Callable, Protocol
-
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from host_pm_exporter import __version__
 from host_pm_exporter.render import probes
 from host_pm_exporter.render.families import AnyFamily, Family, Gauge, Info, encode
 from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.snapshot import HostSnapshot, Section
+from host_pm_exporter.snapshot import HostSnapshot, Pending, Section
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger("host_pm_exporter.render")
 
@@ -44,52 +45,78 @@ class SectionRenderer(Protocol):
     def render_section(self, section: Section[Any], options: RenderOptions) -> Iterable[Family]: ...
 
 
-# What to read for one scrape: the collectors (in order) and the probes.
-Reader = Callable[[Sequence[Any], tuple[str, ...]], HostSnapshot]
+class Reader(Protocol):
+    """Where readings of the host come from (`snapshot.Readings`)."""
+
+    def start(self, collectors: Sequence[Any], probes: tuple[str, ...]) -> Pending: ...
+
+    def read(self, collectors: Sequence[Any], probes: tuple[str, ...]) -> HostSnapshot: ...
 
 
-class Exposition(Collector):
-    """Reads the host afresh on every call and renders that reading.  `runtime` holds
-    prometheus_client's process collectors, if any; `read` does the reading for the
-    collectors and probes a scrape needs."""
+@dataclass(frozen=True)
+class Plan:
+    """What one scrape reads and shows."""
+
+    collectors: tuple[Any, ...]
+    probes: tuple[str, ...]
+    names: frozenset[str] | None  # the name[] filter, if any
+
+
+class RuntimeCollector(Protocol):
+    """The exporter's own metrics: ours (`ProcessMetrics`) or prometheus_client's."""
+
+    def collect(self) -> Iterable[AnyFamily]: ...
+
+
+class Exposition:
+    """Reads the host afresh on every scrape and renders that reading.  `runtime` holds
+    prometheus_client's process collectors, if any."""
 
     def __init__(
         self,
-        read: Reader,
+        readings: Reader,
         collectors: Sequence[SectionRenderer],
         probes: tuple[str, ...],
         options: RenderOptions | None = None,
-        runtime: Sequence[Collector] = (),
+        runtime: Sequence[RuntimeCollector] = (),
     ) -> None:
-        self._read = read
+        self.readings = readings
         self._collectors = tuple(collectors)
         self._probes = probes
         self._options = options or RenderOptions()
         self._runtime = tuple(runtime)
 
-    def families(self, names: Iterable[str] | None = None) -> list[AnyFamily]:
-        """Every family of one scrape; with `names`, only the samples of those names,
-        and only what they need is read."""
-        wanted = None if names is None else frozenset(names)
+    def plan(self, names: Iterable[str] | None = None) -> Plan:
+        """With `names`, only what those metrics need is read."""
+        if names is None:
+            return Plan(self._collectors, self._probes, None)
+        wanted = frozenset(names)
         collectors, probe_names = self._collectors, self._probes
-        if wanted is not None and not wanted & set(EXPORTER_METRICS[:2]):  # per-collector health needs all
+        if not wanted & set(EXPORTER_METRICS[:2]):  # per-collector health needs every collector
             collectors = tuple(c for c in collectors if wanted.intersection(c.metrics))
             if not wanted & set(probes.PROBE_METRICS):
                 probe_names = ()
+        return Plan(collectors, probe_names, wanted)
+
+    def render(self, plan: Plan, snap: HostSnapshot) -> list[AnyFamily]:
+        """The families of one reading, as `plan` asks."""
         out: list[AnyFamily] = []
         for runtime in self._runtime:
             out.extend(runtime.collect())
-        out.extend(render(self._read(collectors, probe_names), collectors, self._options))
-        return out if wanted is None else only(out, wanted)
+        out.extend(render(snap, plan.collectors, self._options))
+        return out if plan.names is None else only(out, plan.names)
+
+    def families(self, names: Iterable[str] | None = None) -> list[AnyFamily]:
+        """Every family of one scrape (read in this thread); with `names`, only the
+        samples of those names."""
+        plan = self.plan(names)
+        return self.render(plan, self.readings.read(plan.collectors, plan.probes))
 
     def encode(self, openmetrics: bool = False, names: Iterable[str] | None = None) -> bytes:
         return encode(self.families(names), openmetrics)
 
-    def describe(self) -> list[Metric]:
-        return []  # registering must not read the host
-
     def collect(self) -> Iterator[Metric]:
-        """prometheus_client's collector protocol (its encoders, write_to_textfile)."""
+        """prometheus_client's collector protocol (for its encoders, in the tests)."""
         for family in self.families():
             yield family.metric() if isinstance(family, Family) else family
 
@@ -105,7 +132,7 @@ def only(families: Iterable[AnyFamily], names: frozenset[str]) -> list[AnyFamily
             continue
         kept = [s for s in family.samples if s.name in names]
         if kept:
-            copy = Metric(family.name, family.documentation, family.type, family.unit)
+            copy = type(family)(family.name, family.documentation, family.type, family.unit)
             copy.samples = kept
             out.append(copy)
     return out
