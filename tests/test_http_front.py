@@ -218,3 +218,12 @@ def test_scrapes_are_bounded_on_a_fifo_under_the_roots(host_copy: Callable[..., 
 def test_a_double_slash_path_is_a_path_not_a_host(front: Any) -> None:
     reply = raw_request(front.port, b"GET //metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status_line(reply) == b"HTTP/1.1 404 Not Found"
+
+
+def test_the_date_header_is_what_the_standard_library_writes() -> None:
+    from email.utils import formatdate
+
+    from host_pm_exporter.web import http_date
+
+    for when in (0, 951782400, 1e9, 1766620800.5, 4102444799):
+        assert http_date(when) == formatdate(when, usegmt=True)

@@ -18,12 +18,9 @@ from host_pm_exporter import __version__, logs
 from host_pm_exporter.collectors import REGISTRY, Collector, enabled
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
-from host_pm_exporter.render.capabilities import capabilities_xml
 from host_pm_exporter.render.metrics import Exposition, RuntimeCollector
 from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.render.page import status_page
 from host_pm_exporter.render.process import ProcessMetrics
-from host_pm_exporter.render.report import build_report, explain
 from host_pm_exporter.snapshot import HostSnapshot, Readings, Scrape, SnapshotConfig, Taken, build_snapshot, watchdog
 from host_pm_exporter.web import Limits, Routes, Server, listen, parse_listen_address
 from host_pm_exporter.webconfig import WebConfigError, WebConfigSource
@@ -360,6 +357,8 @@ TEXTFILE = "host_pm_exporter.prom"
 
 def capabilities_of(snap: HostSnapshot, config: Config) -> bytes:
     """libvirt's host capabilities XML of one reading of the host."""
+    from host_pm_exporter.render.capabilities import capabilities_xml  # noqa: PLC0415 (on first use: 0.6 MiB)
+
     return capabilities_xml(snap, snap.scrape or Scrape(config.snapshot.fs))
 
 
@@ -382,6 +381,8 @@ def run_once(config: Config) -> int:
             return 1
         return 0
     if config.explain:
+        from host_pm_exporter.render.report import build_report, explain  # noqa: PLC0415
+
         sys.stdout.write(explain(build_report(snap), colour=sys.stdout.isatty()))
     elif config.capabilities:
         sys.stdout.write(capabilities_of(snap, config).decode())
@@ -420,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return registry.readings.read(config.collectors, config.snapshot.probes)
 
     def page() -> bytes:
+        from host_pm_exporter.render.page import status_page  # noqa: PLC0415 (on first use)
+        from host_pm_exporter.render.report import build_report  # noqa: PLC0415
+
         report = build_report(full_reading())
         return status_page(report, config.telemetry_path, names, config.snapshot.probes)
 

@@ -30,7 +30,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -362,7 +361,7 @@ class Server:
             *response.headers,
             *config.headers,
             ("Content-Length", str(len(response.body))),
-            ("Date", formatdate(usegmt=True)),
+            ("Date", http_date(time.time())),
         ]
         if self.state.draining or (response.status >= 400 and response.status not in (401, 404, 405)):
             headers.append(("Connection", "close"))
@@ -398,6 +397,23 @@ class Server:
                 writer.write_eof()
             if reader is not None:
                 await asyncio.wait_for(reader.read(_READ), 0.5)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(when: float) -> str:
+    """RFC 9110's IMF-fixdate, in English whatever the locale.
+
+    >>> http_date(0)
+    'Thu, 01 Jan 1970 00:00:00 GMT'
+    """
+    t = time.gmtime(when)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 R = TypeVar("R")

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
@@ -69,9 +70,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NoReturn
-
-import bcrypt
-import yaml
 
 log = logging.getLogger("host_pm_exporter.webconfig")
 
@@ -198,24 +196,29 @@ def _stat(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice (Go's strict YAML does too)."""
+@functools.cache
+def _strict_loader() -> type[Any]:
+    """safe_load that refuses a key given twice (Go's strict YAML does too).  PyYAML is
+    imported only when there is a web config to read (it costs the process 1 MiB)."""
+    import yaml  # noqa: PLC0415
 
+    class StrictLoader(yaml.SafeLoader):
+        pass
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Hashable, Any]:
-    seen: set[Hashable] = set()
-    for key_node, _value in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, Hashable):  # an unhashable key is construct_mapping's to refuse
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-    return loader.construct_mapping(node, deep=True)
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Hashable, Any]:
+        seen: set[Hashable] = set()
+        for key_node, _value in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable):  # an unhashable key is construct_mapping's to refuse
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        return loader.construct_mapping(node, deep=True)
 
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return StrictLoader
 
 
 def _type_name(value: object) -> str:
@@ -328,6 +331,8 @@ class _Loader:
     def load(self) -> tuple[WebConfig, bytes]:
         """The config and the digest of its files; every failure is a WebConfigError
         (a NUL in a path, YAML nested past Python's recursion limit included)."""
+        import yaml  # noqa: PLC0415 (see _strict_loader)
+
         try:
             return self._load()
         except (ValueError, TypeError, RecursionError, yaml.YAMLError) as err:
@@ -339,7 +344,9 @@ class _Loader:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             self._bad(f"not UTF-8 text (byte {err.start})")
-        loader = _StrictLoader(text)
+        import yaml  # noqa: PLC0415 (see _strict_loader)
+
+        loader = _strict_loader()(text)
         try:
             doc = loader.get_single_data()
         except yaml.MarkedYAMLError as err:
@@ -752,6 +759,8 @@ class Authenticator:
                 self._cache.move_to_end(key)
                 return verdict
         try:
+            import bcrypt  # noqa: PLC0415 (only with basic auth configured)
+
             verdict = bcrypt.checkpw(password, target) and found is not None
         except ValueError:  # a hash this bcrypt cannot read
             verdict = False
