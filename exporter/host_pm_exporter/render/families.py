@@ -14,6 +14,7 @@ then (it costs the process 3 MiB of memory).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,14 +42,10 @@ class Family:
         if self.suffix and name.endswith(self.suffix):
             name = name[: -len(self.suffix)]
         labels = tuple(labels or ())
-        if not _NAME.fullmatch(name) or not all(_LABEL.fullmatch(label) for label in labels):
-            raise ValueError(f"invalid metric or label name: {name} {labels}")
         self.name = name
         self.documentation = documentation
         self.labels = labels
-        # The text formats list labels sorted by name: the order is worked out once.
-        self._order = sorted(range(len(labels)), key=labels.__getitem__)
-        self._keys = [f'{labels[i]}="' for i in self._order]
+        self._order, self._keys = _shape(name, labels)
         self.rows: list[tuple[tuple[str, ...], float]] = []
         if value is not None:
             if labels:
@@ -118,6 +115,17 @@ class Info(Family):
 AnyFamily = Union[Family, "Metric"]  # prometheus_client's own collectors give Metric
 
 
+@functools.lru_cache(maxsize=1024)
+def _shape(name: str, labels: tuple[str, ...]) -> tuple[list[int], list[str]]:
+    """A family's names checked, and the order the text formats list its labels in
+    (sorted by name), worked out once per family name: these come from our code, not
+    from the host."""
+    if not _NAME.fullmatch(name) or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"invalid metric or label name: {name} {labels}")
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    return order, [f'{labels[i]}="' for i in order]
+
+
 def _escape(value: str) -> str:
     if "\\" in value or "\n" in value or '"' in value:
         return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
@@ -126,6 +134,8 @@ def _escape(value: str) -> str:
 
 def go_float(value: float) -> str:
     """A number as Go's strconv writes it, as prometheus_client does."""
+    if -math.inf < value < 1e6:  # the usual case (NaN compares false): as Python writes it
+        return repr(value)
     if value == math.inf:
         return "+Inf"
     if value == -math.inf:
