@@ -12,6 +12,10 @@ Run by hand:
 3. The fd limit: the exporter run with RLIMIT_NOFILE 64, 200 connections opened at
    once; its CPU while exhausted (it must not spin) and whether it answers by itself
    once they are gone.
+4. Beside node_exporter on the same tree (``--collector.cpu --collector.cpu.info
+   --collector.cpufreq``), by ``wrk --latency`` from one run: 50 connections (req/s,
+   p50, p99, refusals) and an HA pair (2 connections scraping back to back), with how
+   many of our scrapes shared a reading in flight (the exporter's debug log says so).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import re
 import resource
+import shutil
 import socket
 import subprocess
 import threading
@@ -28,7 +34,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.bench.scrape_latency import EXPORTER, free_port, start
+from tests.bench.scrape_latency import EXPORTER, NODE_EXPORTER_FLAGS, free_port, start, to_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = ROOT / "tests/fixtures/server-s3"
@@ -177,6 +183,56 @@ def fd_limit() -> None:
           f"{len(warnings)} warning lines, e.g. {warnings[:1]}")  # fmt: skip
 
 
+def wrk_load(port: int, connections: int, seconds: int) -> tuple[float, float, float, int, int]:
+    """req/s, p50 ms, p99 ms, non-2xx responses, responses."""
+    out = subprocess.run(
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         f"http://127.0.0.1:{port}/metrics"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    refused = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, p50, p99, int(refused.group(1)) if refused else 0, total
+
+
+def beside_node_exporter(seconds: int) -> None:
+    node = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    if not node or not shutil.which("wrk"):
+        print("4. skipped: needs wrk and prometheus-node-exporter")
+        return
+    ours_port, node_port = free_port(), free_port()
+    log = Path(f"/tmp/host-pm-exporter-load-{ours_port}.log")
+    with log.open("wb") as err:
+        ours = subprocess.Popen(
+            [EXPORTER, *ARGS, "--log.level=debug", f"--web.listen-address=127.0.0.1:{ours_port}"], stderr=err
+        )
+    theirs = start([node, f"--path.procfs={HOST}/proc", f"--path.sysfs={HOST}/sys", *NODE_EXPORTER_FLAGS], node_port)
+    try:
+        time.sleep(1.5)
+        print(f"4. wrk, {seconds} s each, same tree ({HOST.name}), one run")
+        print(f"   {'':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'refused':>8} {'shared':>14}")
+        for connections, label in ((50, "50 connections"), (2, "HA pair (2 connections)")):
+            rows = {}
+            for name, port in (("host-pm-exporter", ours_port), ("node_exporter", node_port)):
+                shared_before = log.read_text().count("sharing a reading in flight")
+                rps, p50, p99, refused, total = wrk_load(port, connections, seconds)
+                shared = log.read_text().count("sharing a reading in flight") - shared_before
+                rows[name] = (rps, p99)
+                share = f"{shared}/{total}" if name == "host-pm-exporter" else ""
+                print(f"   {label + ', ' + name:<44} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {refused:>8} {share:>14}")
+            ratio_rps = rows["host-pm-exporter"][0] / rows["node_exporter"][0]
+            ratio_p99 = rows["host-pm-exporter"][1] / rows["node_exporter"][1]
+            print(f"   {label}: ours / node_exporter: throughput {ratio_rps:.2f}x, p99 {ratio_p99:.2f}x")
+    finally:
+        for proc in (ours, theirs):
+            proc.terminate()
+            proc.wait(15)
+        log.unlink(missing_ok=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slow", type=int, default=1000)
@@ -196,6 +252,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(15)
     fd_limit()
+    beside_node_exporter(int(args.seconds))
 
 
 if __name__ == "__main__":
