@@ -4,14 +4,17 @@ written by hand in expected.json; the ethtool path on a real interface."""
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from host_pm_exporter import hostfs
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.readers.dvfs import read_dvfs
 from tests.conftest import (
@@ -176,32 +179,29 @@ def test_ethtool_needs_cap_net_admin_so_unprivileged_falls_back(netns: str) -> N
     assert out == "None None None"  # EPERM: the sysfs switch is used instead
 
 
-class OfflinePolicyFS(HostFS):
-    """sysfs as the kernel has it with CPU 1 offline: policy1 stays, and reading any of
-    its attributes fails with EBUSY."""
+def policy1_fails(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    """Every file of cpufreq/policy1 fails with `code`, however it is opened (by path or
+    by name in a directory).  With EBUSY, sysfs as the kernel has it with CPU 1 offline:
+    policy1 stays, and reading any of its attributes fails so (HostFS takes an error of
+    open and of read alike)."""
+    real = hostfs._open
 
-    def read(self, path: str, errors: str = "strict") -> str | None:
-        if "/cpufreq/policy1/" in path:
-            raise ReadError(f"{path}: Device or resource busy", errno.EBUSY)
-        return super().read(path, errors)
+    def opening(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if "cpufreq/policy1/" in str(path):
+            raise OSError(code, os.strerror(code))
+        return real(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(hostfs, "_open", opening)
 
 
-def test_the_policy_of_an_offline_cpu_is_skipped_not_fatal() -> None:
+def test_the_policy_of_an_offline_cpu_is_skipped_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
     root = FIXTURES / "server-s3"
-    fs = OfflinePolicyFS(str(root / "proc"), str(root / "sys"), str(root))
+    fs = HostFS(str(root / "proc"), str(root / "sys"), str(root))
+    policy1_fails(monkeypatch, errno.EBUSY)
     facts = read_dvfs(fs, lambda cpu: None, frozenset({0, 2, 3}))
     assert facts is not None
     assert facts.governor_cpus == {"schedutil": 3}
 
-    class Broken(HostFS):
-        def read(self, path: str, errors: str = "strict") -> str | None:
-            if "/cpufreq/policy1/" in path:
-                raise ReadError(f"{path}: Input/output error", errno.EIO)
-            return super().read(path, errors)
-
-    try:
-        read_dvfs(Broken(str(root / "proc"), str(root / "sys"), str(root)), lambda cpu: None, frozenset({0, 2, 3}))
-    except ReadError:
-        pass
-    else:
-        raise AssertionError("other errors still fail the collector")
+    policy1_fails(monkeypatch, errno.EIO)
+    with pytest.raises(ReadError, match=r"policy1/.*: Input/output error"):
+        read_dvfs(fs, lambda cpu: None, frozenset({0, 2, 3}))  # other errors still fail the collector

@@ -8,11 +8,12 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Callable
 
-from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.hostfs import Dir, HostFS
 from host_pm_exporter.readers import ParseError, parse_file
 from host_pm_exporter.readers.cpulist import read_cpuset
 
 _SIZE = re.compile(r"(\d+)([KMG]?)")
+_INDEX = re.compile(r"index\d+")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -56,7 +57,17 @@ def read_caches(
     cpus = sorted(online)
     if not cpus:
         return list(elsewhere)
-    base = fs.sys("devices", "system", "cpu")
+    with fs.directory(fs.sys("devices", "system", "cpu")) as cpu_dir:
+        return _read_caches(fs, cpu_dir, cpus, kind_of, elsewhere)
+
+
+def _read_caches(
+    fs: HostFS,
+    cpu_dir: Dir,
+    cpus: list[int],
+    kind_of: Callable[[int], Hashable],
+    elsewhere: Sequence[CacheSummary],
+) -> list[CacheSummary]:
     online_set = frozenset(cpus)
     by_kind: dict[Hashable, list[int]] = {}
     for cpu in cpus:
@@ -66,16 +77,16 @@ def read_caches(
     instances: dict[tuple[int, str, frozenset[int]], int | None] = {}
     for members in by_kind.values():
         rep = members[0]
-        for index in fs.listdir(f"{base}/cpu{rep}/cache") or []:
-            if not re.fullmatch(r"index\d+", index):
+        for index in fs.listdir(cpu_dir.where(f"cpu{rep}/cache")) or []:
+            if not _INDEX.fullmatch(index):
                 continue
-            level, ctype, size = _describe(fs, f"{base}/cpu{rep}/cache/{index}")
+            level, ctype, size = _describe(cpu_dir, f"cpu{rep}/cache/{index}")
             covered: set[int] = set()
             for cpu in members:
                 if cpu in covered:
                     continue
-                path = f"{base}/cpu{cpu}/cache/{index}"
-                shared = read_cpuset(fs, f"{path}/shared_cpu_list", f"{path}/shared_cpu_map")
+                path = f"cpu{cpu}/cache/{index}"
+                shared = read_cpuset(cpu_dir, f"{path}/shared_cpu_list", f"{path}/shared_cpu_map")
                 if shared is None:
                     continue  # this CPU has no such cache
                 group = frozenset((shared & online_set) | {cpu})
@@ -87,20 +98,23 @@ def read_caches(
         total[0] = None if size is None or total[0] is None else total[0] + size
         total[1] = (total[1] or 0) + 1
     if not totals:
-        elsewhere = [*elsewhere, *_sparc_caches(fs, f"{base}/cpu{cpus[0]}")]
+        elsewhere = [*elsewhere, *_sparc_caches(cpu_dir, f"cpu{cpus[0]}")]
     out = [CacheSummary(level, ctype, size, count or 0) for (level, ctype), (size, count) in sorted(totals.items())]
     out += [c for c in elsewhere if (c.level, c.type) not in totals]
     return sorted(out, key=lambda c: (c.level, c.type))
 
 
-def _describe(fs: HostFS, path: str) -> tuple[int, str, int | None]:
-    """Level, type and size of a cache.  The kernel leaves out ``size`` when firmware
-    does not say it (arm64 guests, some boards): the size is then unknown."""
-    level = fs.read_int(f"{path}/level")
-    ctype, size = fs.read(f"{path}/type"), fs.read(f"{path}/size")
+def _describe(cpu_dir: Dir, path: str) -> tuple[int, str, int | None]:
+    """Level, type and size of a cache (`path` in the CPU directory).  The kernel
+    leaves out ``size`` when firmware does not say it (arm64 guests, some boards): the
+    size is then unknown."""
+    level = cpu_dir.read_int(f"{path}/level")
+    ctype, size = cpu_dir.read(f"{path}/type"), cpu_dir.read(f"{path}/size")
     if level is None or ctype is None:
-        raise ParseError(f"{path}: level or type missing")
-    return level, ctype.strip(), parse_file(f"{path}/size", parse_cache_size, size) if size is not None else None
+        raise ParseError(f"{cpu_dir.where(path)}: level or type missing")
+    if size is None:
+        return level, ctype.strip(), None
+    return level, ctype.strip(), parse_file(cpu_dir.where(f"{path}/size"), parse_cache_size, size)
 
 
 # sparc64 keeps a CPU's caches as attributes of the CPU itself, in bytes.
@@ -108,12 +122,12 @@ _SPARC_CACHES = (("l1_dcache_size", 1, "Data"), ("l1_icache_size", 1, "Instructi
                  ("l3_cache_size", 3, "Unified"))  # fmt: skip
 
 
-def _sparc_caches(fs: HostFS, cpu_path: str) -> list[CacheSummary]:
+def _sparc_caches(cpu_dir: Dir, cpu: str) -> list[CacheSummary]:
     """sparc64's cache sizes (``cpuN/l1_dcache_size`` ...), as lscpu reads them there.
     Which CPUs share one, the kernel does not say: no instance count."""
     out = []
     for name, level, ctype in _SPARC_CACHES:
-        size = fs.read_int(f"{cpu_path}/{name}")
+        size = cpu_dir.read_int(f"{cpu}/{name}")
         if size:
             out.append(CacheSummary(level, ctype, size, None))
     return out

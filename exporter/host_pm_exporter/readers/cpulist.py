@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.hostfs import Dir, HostFS
 from host_pm_exporter.readers import ParseError, read_parsed
 
 # Linux's NR_CPUS tops out at 8,192 (x86 MAXSMP; arm64 4,096): a longer list is garbage,
@@ -63,7 +63,7 @@ def parse_cpumask(text: str) -> frozenset[int]:
     return frozenset(cpus)
 
 
-def read_cpuset(fs: HostFS, list_path: str, mask_path: str) -> frozenset[int] | None:
+def read_cpuset(fs: HostFS | Dir, list_path: str, mask_path: str) -> frozenset[int] | None:
     """The CPUs of a sysfs list file, or of its hex-mask twin where the kernel has only
     the mask (older powerpc kernels write no ``shared_cpu_list``); ``None`` when
     neither exists."""

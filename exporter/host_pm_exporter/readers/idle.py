@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.hostfs import Dir, HostFS
+
+_STATE = re.compile(r"state\d+")
 
 
 @dataclass(frozen=True)
@@ -25,21 +27,26 @@ class IdleFacts:
 
 
 def read_idle(fs: HostFS, first_online_cpu: int | None) -> IdleFacts:
+    with fs.directory(fs.sys("devices", "system", "cpu")) as cpu:
+        return _read_idle(fs, cpu, first_online_cpu)
+
+
+def _read_idle(fs: HostFS, cpu: Dir, first_online_cpu: int | None) -> IdleFacts:
     facts = IdleFacts()
-    cpuidle = fs.sys("devices", "system", "cpu", "cpuidle")
-    driver = fs.read(f"{cpuidle}/current_driver")
+    driver = cpu.read("cpuidle/current_driver")
     facts.driver = driver.strip() if driver is not None else None
-    governor = fs.read(f"{cpuidle}/current_governor_ro") or fs.read(f"{cpuidle}/current_governor")
+    governor = cpu.read("cpuidle/current_governor_ro") or cpu.read("cpuidle/current_governor")
     facts.governor = governor.strip() if governor is not None else None
     if first_online_cpu is not None:
-        base = fs.sys("devices", "system", "cpu", f"cpu{first_online_cpu}", "cpuidle")
-        entries = [e for e in fs.listdir(base) or [] if re.fullmatch(r"state\d+", e)]
+        base = f"cpu{first_online_cpu}/cpuidle"
+        entries = [e for e in fs.listdir(cpu.where(base)) or [] if _STATE.fullmatch(e)]
         for entry in sorted(entries, key=lambda e: int(e[5:])):
-            name = fs.read(f"{base}/{entry}/name")
-            latency = fs.read_int(f"{base}/{entry}/latency")
-            residency = fs.read_int(f"{base}/{entry}/residency")
+            state = f"{base}/{entry}"
+            name = cpu.read(f"{state}/name")
+            latency = cpu.read_int(f"{state}/latency")
+            residency = cpu.read_int(f"{state}/residency")
             if name is None or latency is None or residency is None:
                 continue
-            disable = fs.read_int(f"{base}/{entry}/disable")
+            disable = cpu.read_int(f"{state}/disable")
             facts.states.append(CState(name.strip(), latency, residency, bool(disable)))
     return facts

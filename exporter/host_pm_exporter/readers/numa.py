@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.hostfs import Dir, HostFS
 from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpulist import parse_cpulist, read_cpuset
 
@@ -60,27 +60,31 @@ def read_numa(fs: HostFS) -> list[NumaNode] | None:
         ids = sorted(int(e[4:]) for e in entries if e.startswith("node") and e[4:].isdigit())
     nodes = []
     for node in ids:
-        path = fs.sys("devices", "system", "node", f"node{node}")
+        path = f"{base}/node{node}"
         if not fs.exists(path):
             continue  # listed online, but no directory: nothing to report
-        cpus = read_cpuset(fs, f"{path}/cpulist", f"{path}/cpumap")
-        memory = read_parsed(fs, f"{path}/meminfo", parse_node_meminfo)
-        row = read_parsed(fs, f"{path}/distance", parse_distance) or []
-        hugepages = {}
-        for entry in fs.listdir(f"{path}/hugepages") or []:
-            match = _HUGEPAGES_DIR.fullmatch(entry)
-            if match:
-                total = fs.read_int(f"{path}/hugepages/{entry}/nr_hugepages")
-                free = fs.read_int(f"{path}/hugepages/{entry}/free_hugepages")
-                if total is not None and free is not None:  # absent is no sample, not 0
-                    hugepages[int(match.group(1)) * 1024] = (total, free)
-        nodes.append(
-            NumaNode(
-                node=node,
-                cpus=cpus,
-                memory_bytes=memory,
-                distances=dict(zip(ids, row)) if len(row) == len(ids) else {},
-                hugepages=hugepages,
-            )
-        )
+        with fs.directory(path) as files:
+            nodes.append(_node(fs, files, node, ids))
     return nodes
+
+
+def _node(fs: HostFS, path: Dir, node: int, ids: list[int]) -> NumaNode:
+    """One node's facts, from its directory."""
+    cpus = read_cpuset(path, "cpulist", "cpumap")
+    memory = read_parsed(path, "meminfo", parse_node_meminfo)
+    row = read_parsed(path, "distance", parse_distance) or []
+    hugepages = {}
+    for entry in fs.listdir(path.where("hugepages")) or []:
+        match = _HUGEPAGES_DIR.fullmatch(entry)
+        if match:
+            total = path.read_int(f"hugepages/{entry}/nr_hugepages")
+            free = path.read_int(f"hugepages/{entry}/free_hugepages")
+            if total is not None and free is not None:  # absent is no sample, not 0
+                hugepages[int(match.group(1)) * 1024] = (total, free)
+    return NumaNode(
+        node=node,
+        cpus=cpus,
+        memory_bytes=memory,
+        distances=dict(zip(ids, row)) if len(row) == len(ids) else {},
+        hugepages=hugepages,
+    )

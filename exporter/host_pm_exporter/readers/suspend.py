@@ -23,12 +23,14 @@ class SuspendStats:
 
 
 def read_suspend_stats(fs: HostFS) -> SuspendStats:
-    base = fs.sys("power", "suspend_stats")
-    stats = SuspendStats(success=fs.read_int(f"{base}/success"), fail=fs.read_int(f"{base}/fail"))
-    for step in SUSPEND_STEPS:
-        value = fs.read_int(f"{base}/failed_{step}")
-        if value is not None:
-            stats.step_failures[step] = value
-    stats.last_failed_step = read_word(fs, f"{base}/last_failed_step")
-    stats.last_failed_device = read_word(fs, f"{base}/last_failed_dev")
+    """The counts in /sys/power/suspend_stats; where that directory is absent, none of
+    its files is tried (one failed open, not twelve)."""
+    with fs.directory(fs.sys("power", "suspend_stats")) as base:
+        stats = SuspendStats(success=base.read_int("success"), fail=base.read_int("fail"))
+        for step in SUSPEND_STEPS:
+            value = base.read_int(f"failed_{step}")
+            if value is not None:
+                stats.step_failures[step] = value
+        stats.last_failed_step = read_word(base, "last_failed_step")
+        stats.last_failed_device = read_word(base, "last_failed_dev")
     return stats

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import ParseError, parse_file, read_parsed
+from host_pm_exporter.hostfs import Dir, HostFS
+from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpuinfo import CpuInfo
 from host_pm_exporter.readers.cpulist import parse_cpulist, parse_cpumask
 
@@ -48,15 +48,20 @@ def cpu_dir(fs: HostFS, *parts: str) -> str:
 
 def read_cpu_sets(fs: HostFS) -> CpuSets:
     """The CPU masks; an absent ``online`` falls back to the cpuN directories."""
+    with fs.directory(cpu_dir(fs)) as cpu:
+        return _cpu_sets(fs, cpu)
+
+
+def _cpu_sets(fs: HostFS, cpu: Dir) -> CpuSets:
     masks = {}
     for name in (*LOGICAL_STATES, "isolated"):
-        masks[name] = read_parsed(fs, cpu_dir(fs, name), parse_cpulist)
+        masks[name] = read_parsed(cpu, name, parse_cpulist)
     if masks["online"] is None:
         # Old kernels without the mask: every cpuN directory, but not those whose own
         # online switch says 0 (the boot CPU usually has no switch).
-        entries = fs.listdir(cpu_dir(fs)) or []
+        entries = fs.listdir(cpu.path) or []
         numbers = sorted(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isascii() and e[3:].isdigit())
-        masks["online"] = frozenset(n for n in numbers if fs.read_int(cpu_dir(fs, f"cpu{n}", "online")) != 0)
+        masks["online"] = frozenset(n for n in numbers if cpu.read_int(f"cpu{n}/online") != 0)
     online = masks["online"] or frozenset()
     present = masks["present"] if masks["present"] is not None else online
     possible = masks["possible"] if masks["possible"] is not None else present
@@ -82,45 +87,45 @@ class Groups:
     core: list[frozenset[int]] | None
 
 
-def sibling_groups(fs: HostFS, online: Iterable[int], names: Sequence[str]) -> list[frozenset[int]] | None:
+def sibling_groups(cpus: Dir, online: Iterable[int], names: Sequence[str]) -> list[frozenset[int]] | None:
     """Partition the online CPUs by a sibling list (the first of `names` that exists;
-    a name without ``_list`` is the hex-mask form older kernels have).
+    a name without ``_list`` is the hex-mask form older kernels have) in `cpus`, the
+    CPU directory.
 
     Reads one list per group.  ``None`` when the kernel has none of those files.
     """
     online_set = frozenset(online)
     covered: set[int] = set()
     groups: list[frozenset[int]] = []
-    prefix = cpu_dir(fs, "cpu")
     name: str | None = None
     for cpu in sorted(online_set):
         if cpu in covered:
             continue
-        text = None
+        members = None
         for candidate in [name] if name else names:
-            text = fs.read(f"{prefix}{cpu}/topology/{candidate}")
-            if text is not None:
+            parse = parse_cpulist if candidate.endswith("_list") else parse_cpumask
+            members = read_parsed(cpus, f"cpu{cpu}/topology/{candidate}", parse)
+            if members is not None:
                 name = candidate
                 break
-        if text is None or name is None:
+        if members is None or name is None:
             if groups:
                 raise ParseError(f"cpu{cpu} has no topology/{name} but other CPUs do")
             return None
-        parse = parse_cpulist if name.endswith("_list") else parse_cpumask
-        members = (parse_file(f"{prefix}{cpu}/topology/{name}", parse, text) & online_set) - covered
+        members = (members & online_set) - covered
         members |= {cpu}
         groups.append(frozenset(members))
         covered |= members
     return groups
 
 
-def id_groups(fs: HostFS, online: Sequence[int], id_file: str) -> list[frozenset[int]] | None:
+def id_groups(cpus: Dir, online: Sequence[int], id_file: str) -> list[frozenset[int]] | None:
     """Partition the online CPUs by an id file (old kernels with only
     ``physical_package_id`` and ``thread_siblings``); ``None`` where the kernel has
     none.  One read per CPU: only on such kernels."""
     by_id: dict[int, set[int]] = {}
     for cpu in online:
-        value = fs.read_int(cpu_dir(fs, f"cpu{cpu}", "topology", id_file), signed=True)
+        value = cpus.read_int(f"cpu{cpu}/topology/{id_file}", signed=True)
         if value is None:
             return None
         by_id.setdefault(value, set()).add(cpu)
@@ -136,12 +141,13 @@ _CORE = ("core_cpus_list", "thread_siblings_list", "core_cpus", "thread_siblings
 
 def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
     online = sorted(online)
-    return Groups(
-        package=sibling_groups(fs, online, _PACKAGE) or id_groups(fs, online, "physical_package_id"),
-        die=None if _no_such_level(fs, online, "die_id") else sibling_groups(fs, online, _DIE),
-        cluster=None if _no_such_level(fs, online, "cluster_id") else sibling_groups(fs, online, _CLUSTER),
-        core=sibling_groups(fs, online, _CORE),
-    )
+    with fs.directory(cpu_dir(fs)) as cpus:
+        return Groups(
+            package=sibling_groups(cpus, online, _PACKAGE) or id_groups(cpus, online, "physical_package_id"),
+            die=None if _no_such_level(cpus, online, "die_id") else sibling_groups(cpus, online, _DIE),
+            cluster=None if _no_such_level(cpus, online, "cluster_id") else sibling_groups(cpus, online, _CLUSTER),
+            core=sibling_groups(cpus, online, _CORE),
+        )
 
 
 # "No such level": -1 (arm64, RISC-V... on kernels 5.2 to about 6.0) and x86's BAD_APICID
@@ -150,14 +156,14 @@ def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
 _UNKNOWN_IDS = (-1, 0xFFFF, 0xFFFFFFFF)
 
 
-def _no_such_level(fs: HostFS, online: Sequence[int], id_file: str) -> bool:
+def _no_such_level(cpus: Dir, online: Sequence[int], id_file: str) -> bool:
     """Kernels 5.2 to about 6.0 write ``die_id`` -1 (and, later, ``cluster_id`` -1) with
     a sibling list of the CPU alone on every architecture that has no such level: the
     level is then unknown, not one per CPU.  The kernel's default is the same for every
     CPU, so the first online CPU tells."""
     if not online:
         return False
-    return fs.read_int(cpu_dir(fs, f"cpu{online[0]}", "topology", id_file), signed=True) in _UNKNOWN_IDS
+    return cpus.read_int(f"cpu{online[0]}/topology/{id_file}", signed=True) in _UNKNOWN_IDS
 
 
 def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology | None:

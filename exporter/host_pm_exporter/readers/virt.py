@@ -134,13 +134,14 @@ def _sysinfo_hypervisor(fs: HostFS) -> str | None:
 def _dmi_hypervisor(fs: HostFS) -> str | None:
     """systemd-detect-virt's DMI check: each file's value against the prefix table."""
     values = {}
-    for name in _DMI_FILES:
-        try:
-            text = fs.read(fs.sys("class", "dmi", "id", name))
-        except ReadError:
-            continue
-        if text is not None:
-            values[name] = text.strip()
+    with fs.directory(fs.sys("class", "dmi", "id")) as dmi:  # absent: no file is tried
+        for name in _DMI_FILES:
+            try:
+                text = dmi.read(name)
+            except ReadError:
+                continue
+            if text is not None:
+                values[name] = text.strip()
     for name in _DMI_FILES:
         value = values.get(name)
         if value is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import os
 import socket
 import struct
 from dataclasses import dataclass
@@ -92,10 +91,10 @@ def _wakeup_devices(fs: HostFS) -> dict[str, int]:
     counts: dict[str, int] = {}
     base = fs.sys("class", "wakeup")
     for entry in fs.listdir(base) or []:
-        device = fs.resolve(f"{base}/{entry}/device")
+        device = f"{base}/{entry}/device"  # the kernel follows the link as it opens
         if _read_switch(fs, f"{device}/power/wakeup") is not True:
             continue  # a wakeup source without a device, or one switched off
-        subsystem = os.path.basename(fs.resolve(f"{device}/subsystem")) if fs.exists(f"{device}/subsystem") else "other"
+        subsystem = fs.resolved_name(f"{device}/subsystem") if fs.exists(f"{device}/subsystem") else "other"
         counts[subsystem] = counts.get(subsystem, 0) + 1
     return counts
 
