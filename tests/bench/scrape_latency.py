@@ -2,7 +2,7 @@
 CPU seconds per scrape and RSS, from one run.  Run by hand (needs wrk and
 prometheus-node-exporter; pm-utils for the default probes):
 
-    .venv/bin/python tests/bench/scrape_latency.py [--seconds 10] [--rounds 3]
+    .venv/bin/python tests/bench/scrape_latency.py [--seconds 10] [--rounds 3] [--before TREE]
 
 The targets run one after another in alternating rounds, each measured by
 ``wrk -t1 -c1 --latency`` (keep-alive, one scrape at a time, as Prometheus scrapes).
@@ -17,6 +17,7 @@ default scrape beside one ``pm-is-supported --suspend`` call.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import socket
@@ -48,8 +49,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([*cmd, f"--web.listen-address=127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+def start(cmd: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([*cmd, f"--web.listen-address=127.0.0.1:{port}"], stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -91,6 +92,7 @@ class Target:
     cmd: list[str]
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None
     rows: list[tuple[float, float, float, float]] = field(default_factory=list)  # p50, p99, rps, cpu ms/scrape
     scrapes: int = 0
 
@@ -126,6 +128,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--before",
+        metavar="TREE",
+        help="also run the exporter of another checkout (e.g. a `git worktree` of an older commit) for a "
+        "before/after in the same run",
+    )
     args = parser.parse_args()
     node = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if not node or not shutil.which("wrk"):
@@ -135,10 +143,13 @@ def main() -> None:
         Target("node_exporter cpu,cpu.info(flags),cpufreq", [node, *NODE_EXPORTER_FLAGS]),
         Target("host-pm-exporter (default probes)", [EXPORTER]),
     ]
+    if args.before:
+        env = {**os.environ, "PYTHONPATH": str(Path(args.before).resolve() / "exporter")}
+        targets.append(Target("before: --pm.probes=kernel", [EXPORTER, "--pm.probes=kernel"], env=env))
     try:
         for target in targets:
             target.port = free_port()
-            target.proc = start(target.cmd, target.port)
+            target.proc = start(target.cmd, target.port, target.env)
         for _ in range(args.rounds):
             for target in targets:
                 target.round(args.seconds)
@@ -149,7 +160,7 @@ def main() -> None:
                 target.proc.terminate()
                 target.proc.wait()
     call = one_call_ms()
-    ours, node_t, default = targets
+    ours, node_t, default = targets[:3]
     print(f"wrk -t1 -c1 keep-alive, {args.rounds} alternating rounds of {args.seconds}s; medians over rounds")
     print(f"{'target':<44} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'CPU ms':>8} {'RSS MiB':>8} {'scrapes':>8}")
     for t in targets:
@@ -162,6 +173,13 @@ def main() -> None:
         f"{ours.median(1) / node_t.median(1):>7.2f}x {ours.median(2) / node_t.median(2):>7.2f}x "
         f"{ours.median(3) / node_t.median(3):>7.2f}x {rss[ours.name] / rss[node_t.name]:>7.2f}x"
     )
+    if args.before:
+        before = targets[3]
+        print(
+            f"{'ratio before / node_exporter':<44} {before.median(0) / node_t.median(0):>7.2f}x "
+            f"{before.median(1) / node_t.median(1):>7.2f}x {before.median(2) / node_t.median(2):>7.2f}x "
+            f"{before.median(3) / node_t.median(3):>7.2f}x {rss[before.name] / rss[node_t.name]:>7.2f}x"
+        )
     if call is not None:
         print(
             f"default scrape p50 {default.median(0):.2f} ms = one pm-is-supported --suspend call "
