@@ -6,9 +6,11 @@ prometheus_client's own encoding."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -241,3 +243,22 @@ def test_a_scrape_does_not_load_prometheus_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_name_filter_on_prometheus_clients_own_metrics() -> None:
+    served = routes("server-s3", "--web.exporter-metrics=all")
+    got = samples(served.metrics("", "", "name[]=python_info&name[]=process_open_fds").body.decode())
+    assert {k.split("{")[0] for k in got} == {"python_info", "process_open_fds"}
+
+
+def test_the_textfile_is_never_written_through_a_link(tmp_path: Path) -> None:
+    from host_pm_exporter.cli import write_textfile
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    path = tmp_path / "host_pm_exporter.prom"
+    (tmp_path / f"host_pm_exporter.prom.{os.getpid()}.tmp").symlink_to(victim)
+    write_textfile(str(path), b"host_exporter_build_info 1\n")
+    assert victim.read_text() == "keep me\n"
+    assert path.read_bytes() == b"host_exporter_build_info 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["host_pm_exporter.prom", "victim"]

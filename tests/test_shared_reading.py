@@ -131,3 +131,46 @@ def test_two_scrapes_at_once_cost_one_reading_and_the_next_reads_anew(
     finally:
         release.touch()
         exporter.stop()
+
+
+def test_the_files_are_given_up_at_the_scrape_timeout_even_when_the_probes_may_take_longer(tmp_path: Path) -> None:
+    blocking = Blocking()
+    quick = fake_pm_is_supported(tmp_path, "exit 1")
+    config = SnapshotConfig(
+        fs=HostFS("/nonexistent", "/nonexistent"),
+        collectors=(blocking,),
+        probes=("pm-utils",),
+        timeout=0.2,
+        probe_timeout=30.0,
+        pm_is_supported=str(quick),
+    )
+    dog = Watchdog()
+    pending = Readings(config, dog).start([blocking], ("pm-utils",))
+    try:
+        snap = pending.wait()
+        assert blocking.reads == 1
+        assert not blocking.release.is_set(), "answered while the collector was still reading"
+        assert snap.sections["blocking"].error == "stuck reading past the 0.2s deadline"
+        assert dog.since("blocking") is not None
+        assert [p.probe for p in snap.probes] == ["pm-utils"]
+        assert snap.probes[0].success, "the probe had its own, longer deadline"
+    finally:
+        blocking.release.set()
+    pending.files.result(10)
+    assert pending.snapshot() is snap, "every sharer gets the same snapshot, also after the read returns"
+
+
+def test_an_unexpected_error_costs_the_kernel_probe_not_the_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+    from host_pm_exporter import snapshot
+    from host_pm_exporter.cli import parse_config
+
+    def broken(_fs: object) -> object:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(snapshot, "read_sleep_files", broken)
+    config = parse_config([*fixture_args("server-s3"), "--pm.probes=kernel"]).snapshot
+    snap = snapshot.build_snapshot(config)
+    kernel = {p.probe: p for p in snap.probes}["kernel"]
+    assert kernel.error == "ValueError: a bug"
+    assert not snap.sections["power"].ok
+    assert snap.sections["numa"].ok, "the other collectors still report"

@@ -211,14 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="flags_include",
         type=_regex,
         default=None,
-        help="only CPU flags matching this regex in host_cpu_flag_info (default: all)",
+        help="show the CPU flags matching this regex as host_cpu_flag_info ('.*': all; default: none)",
     )
     add(
         "--collector.cpu.flags-exclude",
         dest="flags_exclude",
         type=_regex,
         default=None,
-        help="leave out CPU flags matching this regex from host_cpu_flag_info",
+        help="of the flags --collector.cpu.flags-include shows, leave out those matching this regex",
     )
     add(
         "--pm.probes",
@@ -341,10 +341,14 @@ def make_registry(config: Config) -> Exposition:
 
 def write_textfile(path: str, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename: a reader (the
-    textfile collector) never sees half a file."""
+    textfile collector) never sees half a file.  The temporary file is created anew,
+    never through a link someone left in its place."""
     tmp = f"{path}.{os.getpid()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # one left by a crash of a process with our number (a link is removed, not followed)
     try:
-        with open(tmp, "wb") as out:
+        with os.fdopen(os.open(tmp, flags, 0o644), "wb") as out:
             out.write(data)
         os.replace(tmp, path)
     finally:

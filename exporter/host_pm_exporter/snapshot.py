@@ -319,68 +319,83 @@ probe_workers = Workers("probe")
 
 class Pending:
     """One reading of the host under way: the probes that run programs or talk to D-Bus
-    start at once on workers of their own, the files are read on a reading worker, and
-    `future` is done with the whole snapshot when both are.  Whoever waits for it stops
-    at `deadline` (monotonic) and takes what is done with `abandon()`: the files within
-    the scrape timeout, the probes within theirs."""
+    start at once on workers of their own, the files are read on a reading worker.
+    Whoever waits for it waits for each part until its own deadline: the files until
+    `--scrape.timeout`, the probes until `--pm.probe-timeout` (and a small grace), then
+    takes `snapshot()`: what is done, the same snapshot for every scrape that shares
+    this reading."""
 
     def __init__(self, config: SnapshotConfig, dog: Watchdog = watchdog) -> None:
         self.config = config
         self.started = time.monotonic()
         self._probes = _start_probes(config)
-        self.deadline = self.started + max(config.timeout, config.probe_timeout + 0.1 if self._probes else 0.0)
         self._reading = _Reading(config, Scrape(config.fs), dog)
-        self.future: futures.Future[HostSnapshot] = readers.submit(self._run)
+        self.files: futures.Future[None] = readers.submit(self._reading.run)
+        # The probes bound their own work by the timeout; the small grace lets a probe
+        # that is killing a hung command reap it before the scrape moves on.
+        probe_deadline = self.started + config.probe_timeout + 0.1
+        self.parts: list[tuple[futures.Future[Any], float]] = [(self.files, self.started + config.timeout)]
+        self.parts += [(future, probe_deadline) for _, future in self._probes]
+        self.deadline = max(deadline for _, deadline in self.parts)
+        self._snapshot: HostSnapshot | None = None
+        self._lock = threading.Lock()
 
-    def _run(self) -> HostSnapshot:
-        self._reading.run()
-        return self._snapshot(self._reading.sections, self._reading.kernel, None, wait=True)
+    def done(self) -> bool:
+        return all(future.done() for future, _ in self.parts)
 
     def wait(self) -> HostSnapshot:
-        """The snapshot, waiting in this thread until the deadline at most."""
-        try:
-            return self.future.result(max(0.0, self.deadline - time.monotonic()))
-        except futures.TimeoutError:
-            return self.abandon()
+        """The snapshot, each part waited for in this thread until its deadline."""
+        for future, deadline in self.parts:
+            futures.wait([future], max(0.0, deadline - time.monotonic()))
+        return self.snapshot()
 
-    def abandon(self) -> HostSnapshot:
-        """What is done by now (never waits): a collector still reading fails, and is
-        marked stuck; a probe still running has timed out."""
-        if self.future.done():
-            return self.future.result()
-        done, kernel_result, stuck = self._reading.abandon()
-        return self._snapshot(done, kernel_result, stuck, wait=False)
+    def snapshot(self) -> HostSnapshot:
+        """What is done by now, never waiting: a collector still reading fails and is
+        marked stuck; a probe still running has timed out.  Built once: every scrape
+        sharing this reading gets the same."""
+        with self._lock:
+            if self._snapshot is None:
+                self._snapshot = self._build()
+            return self._snapshot
 
-    def _snapshot(
-        self, done: dict[str, Section[Any]], kernel_result: ProbeResult | None, stuck: str | None, wait: bool
-    ) -> HostSnapshot:
-        config = self.config
+    def _build(self) -> HostSnapshot:
+        failed = self.files.done() and self.files.exception() is not None
+        if self.files.done():
+            done, kernel_result, stuck = self._reading.sections, self._reading.kernel, None
+            if failed:  # a bug of ours: the collectors not read fail, the scrape answers
+                log.error("reading failed", exc_info=self.files.exception())
+        else:
+            done, kernel_result, stuck = self._reading.abandon()
         snapshot = HostSnapshot(scrape=self._reading.scrape)
-        for collector in config.collectors:
+        timeout = self.config.timeout
+        for collector in self.config.collectors:
             section = done.get(collector.name)
             if section is None:
-                why = "stuck reading" if collector.name == stuck else "not read: an earlier collector was stuck"
-                section = Section(None, f"{why} past the {config.timeout:g}s deadline", config.timeout)
-                bad_input.log(collector.name, section.error or "")
+                if failed:
+                    why = "not read: the reading failed"
+                elif collector.name == stuck:
+                    why = f"stuck reading past the {timeout:g}s deadline"
+                else:
+                    why = f"not read: an earlier collector was stuck past the {timeout:g}s deadline"
+                section = Section(None, why, timeout)
+                bad_input.log(collector.name, why)
             snapshot.sections[collector.name] = section
         results = []
-        if "kernel" in config.probes:
+        if "kernel" in self.config.probes:
             results.append(kernel_result or ProbeResult("kernel", error="stuck reading /sys/power", duration=0.0))
-        # The probes bound their own work by the timeout; the small grace lets a probe that
-        # is killing a hung command reap it before the scrape moves on.
-        probe_deadline = self.started + config.probe_timeout + 0.1
-        for name, future in self._probes:
-            try:
-                result = future.result(max(0.0, probe_deadline - time.monotonic()) if wait else 0.0)
-            except futures.TimeoutError:
-                error = f"timed out after {config.probe_timeout:g}s"
-                once.failure(name, error)
-                result = ProbeResult(name, error=error, duration=config.probe_timeout)
-            except Exception as err:  # the probes catch their own errors; belt and braces
-                result = ProbeResult(name, error=f"{type(err).__name__}: {err}")
-            results.append(result)
+        results += [self._probe_result(name, future) for name, future in self._probes]
         snapshot.probes = sorted(results, key=lambda r: r.probe)
         return snapshot
+
+    def _probe_result(self, name: str, future: futures.Future[ProbeResult]) -> ProbeResult:
+        if not future.done():
+            error = f"timed out after {self.config.probe_timeout:g}s"
+            once.failure(name, error)
+            return ProbeResult(name, error=error, duration=self.config.probe_timeout)
+        err = future.exception()
+        if err is not None:  # the probes catch their own errors; belt and braces
+            return ProbeResult(name, error=f"{type(err).__name__}: {err}")
+        return future.result()
 
 
 def build_snapshot(config: SnapshotConfig, dog: Watchdog = watchdog) -> HostSnapshot:
@@ -409,7 +424,7 @@ class Readings:
     """Readings of the host for scrapes.  A scrape that arrives while an equal reading
     (the same collectors and probes) is still in flight shares it; a reading that has
     finished, or whose deadline has passed, is never shared: the next scrape starts its
-    own.  So no answer is older than the scrape that asked for it."""
+    own.  So no answer comes from a reading that finished before the scrape arrived."""
 
     def __init__(self, config: SnapshotConfig, dog: Watchdog = watchdog) -> None:
         self.config = config
@@ -422,18 +437,19 @@ class Readings:
         key = (tuple(c.name for c in collectors), probes)
         with self._lock:
             pending = self._running.get(key)
-            if pending is not None and not pending.future.done() and time.monotonic() < pending.deadline:
+            if pending is not None and not pending.done() and time.monotonic() < pending.deadline:
                 self.shared += 1
                 log.debug("sharing a reading in flight", extra={"collectors": len(collectors)})
                 return pending
             config = replace(self.config, collectors=tuple(collectors), probes=probes)
             pending = self._running[key] = Pending(config, self.dog)
-        pending.future.add_done_callback(lambda _: self._forget(key, pending))
+        for future, _ in pending.parts:  # gone from the table once every part is done
+            future.add_done_callback(lambda _: self._forget(key, pending))
         return pending
 
     def _forget(self, key: Key, pending: Pending) -> None:
         with self._lock:
-            if self._running.get(key) is pending:
+            if self._running.get(key) is pending and pending.done():
                 del self._running[key]
 
     def read(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> HostSnapshot:
@@ -457,4 +473,7 @@ def _kernel_probe(scrape: Scrape) -> ProbeResult:
         facts = scrape.power()
     except (ReadError, ParseError) as err:
         return ProbeResult("kernel", error=str(err), duration=time.perf_counter() - start)
+    except Exception as err:  # a bug of ours costs the kernel probe, not the scrape
+        log.exception("kernel probe failed")
+        return ProbeResult("kernel", error=f"{type(err).__name__}: {err}", duration=time.perf_counter() - start)
     return kernel.answer(facts, time.perf_counter() - start)

@@ -4,7 +4,9 @@ asked), /healthz, and 404/405 where due; on a front that no client can take down
 The front is asyncio with h11 parsing the protocol (a sans-IO HTTP/1.1 library: request
 lines, header framing, Content-Length rules and keep-alive are its, not ours).  A
 connection is a coroutine, not a thread, so slow or idle clients cost a few kilobytes
-each; the scrapes themselves run in a bounded thread pool.  The limits:
+each.  A scrape's reading of the host runs on a reading worker, within the scrape and
+probe timeouts, and the loop renders it; the status page and the capabilities XML run
+on request workers.  The limits:
 
 - at most `max_connections` open connections; one more is answered 503 and closed;
 - a request's headers must be complete within `read_header_timeout` (counted from the
@@ -58,7 +60,7 @@ class Limits:
     idle_timeout: float = 60.0
     write_timeout: float = 30.0
     drain_timeout: float = 10.0
-    request_timeout: float = 30.0  # a request that reads the host: past this, 503 and the slot is freed
+    request_timeout: float = 30.0  # the status page or capabilities XML: past this, 503 and the slot is freed
 
 
 @dataclass
@@ -103,15 +105,15 @@ class Routes:
             return _text(200, "ok\n") if problem is None else _text(503, f"unhealthy: {problem}\n")
         return _text(404, f"404 page not found: {path}\n")
 
-    def dynamic(self, path: str, accept: str, accept_encoding: str, query: str) -> Response:
-        """A path that reads the host (runs in a scrape thread)."""
-        if path in self.pages:
-            content_type, render = self.pages[path]
-            return Response(200, [("Content-Type", content_type)], render())
-        return self.metrics(accept, accept_encoding, query)
+    def page(self, path: str) -> Response:
+        """A page that reads the host (the status page, the capabilities XML), in a
+        request worker."""
+        content_type, render = self.pages[path]
+        return Response(200, [("Content-Type", content_type)], render())
 
     def metrics(self, accept: str, accept_encoding: str, query: str) -> Response:
-        """One scrape, read in this thread and rendered."""
+        """One scrape, read in this thread and rendered (the server reads and renders in
+        `Server._metrics` instead, without a thread of its own; this is the same answer)."""
         plan = self.registry.plan(parse_qs(query).get("name[]"))
         snap = self.registry.readings.read(plan.collectors, plan.probes)
         return self.metrics_response(accept, accept_encoding, self.registry.render(plan, snap))
@@ -318,11 +320,8 @@ class Server:
         try:
             if path == self.routes.telemetry_path:
                 return await self._metrics(headers, query)
-            work = _in_thread(
-                self.routes.dynamic, path, headers.get("accept", ""), headers.get("accept-encoding", ""), query
-            )
-            # the reading has its own deadline; this one frees the slot if anything else hangs
-            return await asyncio.wait_for(work, self.limits.request_timeout)
+            # the page's reading has its own deadline; this one frees the slot if anything else hangs
+            return await asyncio.wait_for(_in_thread(self.routes.page, path), self.limits.request_timeout)
         except asyncio.TimeoutError:
             self.once.log("request timed out", path, "no answer in time", path=path)
             return _text(503, "the host did not answer in time\n")
@@ -334,18 +333,17 @@ class Server:
 
     async def _metrics(self, headers: dict[str, str], query: str) -> Response:
         """A scrape: the host is read on a reading worker (shared with a scrape already
-        reading the same, if any) while this loop waits until the reading's deadline;
-        the families are rendered and encoded here (a few hundred microseconds, and one
-        thread hand-off instead of two)."""
+        reading the same, if any) while this loop waits for the files until the scrape
+        timeout and for the probes until theirs; the families are rendered and encoded
+        here (a few hundred microseconds, and one thread hand-off instead of two)."""
         exposition = self.routes.registry
         plan = exposition.plan(parse_qs(query).get("name[]"))
         pending = exposition.readings.start(plan.collectors, plan.probes)
-        try:
-            snap = await asyncio.wait_for(
-                asyncio.shield(asyncio.wrap_future(pending.future)), max(0.0, pending.deadline - time.monotonic())
-            )
-        except asyncio.TimeoutError:
-            snap = pending.abandon()  # what is done; never waits
+        for future, deadline in pending.parts:  # the files, then each probe, each until its deadline
+            waiter = asyncio.wrap_future(future)
+            waiter.add_done_callback(_retrieved)  # an error is the snapshot's to report, also when late
+            await asyncio.wait({waiter}, timeout=max(0.0, deadline - time.monotonic()))  # neither raises nor cancels
+        snap = pending.snapshot()  # what is done; never waits
         families = exposition.render(plan, snap)
         return self.routes.metrics_response(headers.get("accept", ""), headers.get("accept-encoding", ""), families)
 
@@ -397,6 +395,11 @@ class Server:
                 writer.write_eof()
             if reader is not None:
                 await asyncio.wait_for(reader.read(_READ), 0.5)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

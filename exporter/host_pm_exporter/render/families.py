@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.samples import Sample
 
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # no ":" (recording rules'): OpenMetrics would rewrite it
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
@@ -213,19 +213,20 @@ def negotiate(accept: str) -> tuple[bool, str, str, str]:
         media = media.strip()
         if media not in ("application/openmetrics-text", "text/plain"):
             continue
-        version = escaping = ""
-        for param in params:
+        version: str | None = None
+        escaping = ""
+        for param in params:  # the first of each counts, as in prometheus_client
             key, eq, value = param.strip().partition("=")
             if not eq:
                 continue
-            if key == "version" and not version:
+            if key == "version" and version is None:
                 version = value
             elif key == "escaping" and not escaping:
                 escaping = value if value in _ESCAPINGS else "underscores"
         escaping = escaping or "underscores"
         if media == "application/openmetrics-text" and not version:
             return True, "application/openmetrics-text; version=1.0.0; charset=utf-8", "underscores", "1.0.0"
-        if version and _version(version) >= (1, 0, 0):  # a version that is no number is none
+        if version and _version(version) >= (1, 0, 0):  # a version that is no number: not this item
             if media == "application/openmetrics-text":
                 content_type = f"application/openmetrics-text; version={version}; charset=utf-8; escaping={escaping}"
                 return True, content_type, escaping, version

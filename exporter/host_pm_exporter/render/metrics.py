@@ -70,7 +70,8 @@ class RuntimeCollector(Protocol):
 
 class Exposition:
     """Reads the host afresh on every scrape and renders that reading.  `runtime` holds
-    prometheus_client's process collectors, if any."""
+    the exporter's own collectors, if any: ours for process_*, prometheus_client's for
+    python_*."""
 
     def __init__(
         self,
@@ -132,7 +133,9 @@ def only(families: Iterable[AnyFamily], names: frozenset[str]) -> list[AnyFamily
             continue
         kept = [s for s in family.samples if s.name in names]
         if kept:
-            copy = type(family)(family.name, family.documentation, family.type, family.unit)
+            from prometheus_client.metrics_core import Metric  # noqa: PLC0415 (one of its families: loaded)
+
+            copy = Metric(family.name, family.documentation, family.type, family.unit)
             copy.samples = kept
             out.append(copy)
     return out

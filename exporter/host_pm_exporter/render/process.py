@@ -35,11 +35,11 @@ class ProcessMetrics:
             with open("/proc/self/stat", "rb") as stat:
                 fields = stat.read().rpartition(b")")[2].split()
             open_fds = len(os.listdir("/proc/self/fd"))
-        except (OSError, IndexError):
+            # fields[0] is the state (field 3 of proc(5)): utime is field 14, so index 11
+            utime, stime = int(fields[11]), int(fields[12])
+            start_ticks, vsize, rss_pages = int(fields[19]), int(fields[20]), int(fields[21])
+        except (OSError, IndexError, ValueError):
             return []
-        # fields[0] is the state (field 3 of proc(5)): utime is field 14, so index 11
-        utime, stime = int(fields[11]), int(fields[12])
-        start_ticks, vsize, rss_pages = int(fields[19]), int(fields[20]), int(fields[21])
         max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         out: list[Family] = [
             Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", value=vsize),
