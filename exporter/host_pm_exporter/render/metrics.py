@@ -10,18 +10,15 @@ unless a probe metric is asked for.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from host_pm_exporter import __version__
 from host_pm_exporter.render import probes
 from host_pm_exporter.render.families import AnyFamily, Family, Gauge, Info, encode
 from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.snapshot import HostSnapshot, Pending, Section
-
-if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger("host_pm_exporter.render")
 
@@ -115,11 +112,6 @@ class Exposition:
 
     def encode(self, openmetrics: bool = False, names: Iterable[str] | None = None) -> bytes:
         return encode(self.families(names), openmetrics)
-
-    def collect(self) -> Iterator[Metric]:
-        """prometheus_client's collector protocol (for its encoders, in the tests)."""
-        for family in self.families():
-            yield family.metric() if isinstance(family, Family) else family
 
 
 def only(families: Iterable[AnyFamily], names: frozenset[str]) -> list[AnyFamily]:
