@@ -7,7 +7,7 @@ that the running kernel does not have, from sysfs: the NIC's power/wakeup switch
 
 from __future__ import annotations
 
-import ctypes
+import array
 import errno
 import fcntl
 import socket
@@ -63,8 +63,11 @@ def ethtool_wol(name: str) -> tuple[int, int] | None:
     no Wake-on-LAN, ``None`` when the ioctl is not allowed or the interface unknown."""
     if not 0 < len(name.encode()) < 16:
         return None
-    wolinfo = ctypes.create_string_buffer(struct.pack("=III6s", ETHTOOL_GWOL, 0, 0, b""))
-    ifreq = struct.pack("16sP", name.encode(), ctypes.addressof(wolinfo)) + bytes(16)
+    # The kernel writes the answer into `wolinfo`, through its address in `ifreq` (an
+    # array has a fixed address and costs no ctypes, which would load libffi).  It
+    # writes sizeof(struct ethtool_wolinfo), 20 bytes with the padding: room for 32.
+    wolinfo = array.array("B", struct.pack("=III6s", ETHTOOL_GWOL, 0, 0, b"").ljust(32, b"\0"))
+    ifreq = struct.pack("16sP", name.encode(), wolinfo.buffer_info()[0]) + bytes(16)
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifreq)
@@ -72,7 +75,7 @@ def ethtool_wol(name: str) -> tuple[int, int] | None:
         if err.errno == errno.EOPNOTSUPP:
             return 0, 0
         return None  # EPERM (no CAP_NET_ADMIN), ENODEV (not in this namespace)...
-    _, supported, enabled, _ = struct.unpack("=III6s", wolinfo.raw[:18])
+    _, supported, enabled, _ = struct.unpack("=III6s", wolinfo.tobytes()[:18])
     return supported, enabled
 
 
