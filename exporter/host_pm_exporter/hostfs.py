@@ -49,15 +49,21 @@ class HostFS:
         self.sysfs = sysfs.rstrip("/") or "/"
         self.rootfs = rootfs.rstrip("/") or "/"
         self._sysfs_prefix = self.sysfs.rstrip("/") + "/"
+        self._procfs_prefix = self.procfs.rstrip("/") + "/"
+        self._rootfs_prefix = self.rootfs.rstrip("/") + "/"
+
+    # The parts are relative names (ours, or entries of a directory listing): joined
+    # with "/" under the root, as os.path.join would, at a third of its cost (a scrape
+    # joins ~40 paths).
 
     def proc(self, *parts: str) -> str:
-        return os.path.join(self.procfs, *parts)
+        return self._procfs_prefix + "/".join(parts) if parts else self.procfs
 
     def sys(self, *parts: str) -> str:
-        return os.path.join(self.sysfs, *parts)
+        return self._sysfs_prefix + "/".join(parts) if parts else self.sysfs
 
     def root(self, *parts: str) -> str:
-        return os.path.join(self.rootfs, *parts)
+        return self._rootfs_prefix + "/".join(parts) if parts else self.rootfs
 
     @staticmethod
     def where(path: str) -> str:
