@@ -110,6 +110,7 @@ def test_mypy_rejects_a_renderer_that_takes_other_facts(tmp_path: Path) -> None:
 # The floors, lowest first: a module may import its own floor and those below.
 FLOORS = [
     "",
+    "digest",
     "hostfs",
     "logs",
     "workers",
@@ -120,6 +121,7 @@ FLOORS = [
     "render",
     "collectors",
     "webconfig",
+    "address",
     "web",
     "cli",
 ]

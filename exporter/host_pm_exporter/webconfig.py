@@ -54,13 +54,9 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
-import hmac
 import logging
 import os
 import re
-import secrets
-import ssl
 import stat
 import threading
 import time
@@ -68,27 +64,29 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, NoReturn
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from host_pm_exporter.digest import sha256
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("host_pm_exporter.webconfig")
 
 _MAX_CONFIG_BYTES = 1 << 20  # a web config is a few lines; anything this large is a mistake
 
+# The ssl module (and OpenSSL with it: 5 MiB of memory) is imported only for a config
+# with TLS: these name its constants.
 _CLIENT_AUTH = {
-    "NoClientCert": ssl.CERT_NONE,
-    "RequestClientCert": ssl.CERT_OPTIONAL,  # Go does not verify it; Python does
-    "RequireAnyClientCert": ssl.CERT_REQUIRED,  # idem
-    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+    "NoClientCert": "CERT_NONE",
+    "RequestClientCert": "CERT_OPTIONAL",  # Go does not verify it; Python does
+    "RequireAnyClientCert": "CERT_REQUIRED",  # idem
+    "VerifyClientCertIfGiven": "CERT_OPTIONAL",
+    "RequireAndVerifyClientCert": "CERT_REQUIRED",
 }
 
-_TLS_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
+_TLS_VERSIONS = {"TLS10": "TLSv1", "TLS11": "TLSv1_1", "TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}
 
 # Go's crypto/tls names of the TLS 1.2 suites -> OpenSSL's.
 CIPHER_SUITES: Mapping[str, str] = MappingProxyType(
@@ -258,7 +256,7 @@ class _Loader:
         self.path = os.path.abspath(path)
         self.base = os.path.dirname(self.path)
         self.stats: dict[str, tuple[int, int, int] | None] = {}
-        self._digest = hashlib.sha256()
+        self._digest = sha256()
 
     # -- errors and files
 
@@ -371,6 +369,8 @@ class _Loader:
         return config, self._digest.digest()
 
     def _tls(self, value: object) -> _TLSSettings:
+        import ssl  # noqa: PLC0415 (only for a config with TLS)
+
         where = "tls_server_config"
         section = self._mapping(value, where, _TLS_KEYS)
         cert = self._string(section, "cert_file", where)
@@ -380,13 +380,13 @@ class _Loader:
         if not key:
             self._bad(f"{where}.key_file is required")
         client_auth = self._choice(section, "client_auth_type", where, _CLIENT_AUTH) or "NoClientCert"
-        verify_mode = _CLIENT_AUTH[client_auth]
+        verify_mode = ssl.VerifyMode[_CLIENT_AUTH[client_auth]]
         ca = self._string(section, "client_ca_file", where) or None
         if verify_mode != ssl.CERT_NONE and ca is None:
             self._bad(f"{where}.client_auth_type {client_auth} needs client_ca_file")
-        low = _TLS_VERSIONS[self._choice(section, "min_version", where, _TLS_VERSIONS) or "TLS12"]
+        low = ssl.TLSVersion[_TLS_VERSIONS[self._choice(section, "min_version", where, _TLS_VERSIONS) or "TLS12"]]
         high_name = self._choice(section, "max_version", where, _TLS_VERSIONS)
-        high = ssl.TLSVersion.MAXIMUM_SUPPORTED if high_name is None else _TLS_VERSIONS[high_name]
+        high = ssl.TLSVersion.MAXIMUM_SUPPORTED if high_name is None else ssl.TLSVersion[_TLS_VERSIONS[high_name]]
         if high_name is not None and low > high:
             self._bad(f"{where}.min_version is above max_version")
         prefer = section.get("prefer_server_cipher_suites", True)
@@ -470,6 +470,8 @@ class _Loader:
     # -- the TLS context
 
     def _context(self, tls: _TLSSettings) -> ssl.SSLContext:
+        import ssl  # noqa: PLC0415 (only for a config with TLS)
+
         where = "tls_server_config"
         # Read (and so stat and hash) each file before OpenSSL loads it.
         self._read(tls.cert_file, f"{where}.cert_file")
@@ -498,6 +500,8 @@ class _Loader:
         return ctx
 
     def _set_ciphers(self, ctx: ssl.SSLContext, ciphers: tuple[str, ...]) -> None:
+        import ssl  # noqa: PLC0415 (only for a config with TLS)
+
         where = "tls_server_config.cipher_suites"
         try:
             ctx.set_ciphers(":".join(ciphers))
@@ -509,6 +513,8 @@ class _Loader:
             self._bad(f"{where}: {', '.join(missing)} not available in this OpenSSL")
 
     def _load_cert(self, ctx: ssl.SSLContext, tls: _TLSSettings) -> None:
+        import ssl  # noqa: PLC0415 (only for a config with TLS)
+
         cert_key, key_key = "tls_server_config.cert_file", "tls_server_config.key_file"
         try:
             ctx.load_cert_chain(tls.cert_file, tls.key_file, password=_no_passphrase)
@@ -531,11 +537,15 @@ def _no_tickets(ctx: ssl.SSLContext) -> None:
     # either, as the session is made in the config's context, not the dispatcher's
     # (tests/test_webconfig.py checks both versions).  A full handshake per connection
     # is cheap next to a scrape.
+    import ssl  # noqa: PLC0415 (only for a config with TLS)
+
     ctx.options |= ssl.OP_NO_TICKET
     ctx.num_tickets = 0
 
 
 def _has_certificates(path: str) -> bool:
+    import ssl  # noqa: PLC0415 (only for a config with TLS)
+
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
     except OSError:
@@ -545,6 +555,8 @@ def _has_certificates(path: str) -> bool:
 
 def _ssl_reason(err: OSError) -> str:
     """' (what OpenSSL says)', or '' when it says no more than 'PEM lib'."""
+    import ssl  # noqa: PLC0415 (only for a config with TLS)
+
     if isinstance(err, ssl.SSLError):
         return f" ({str(err.reason).replace('_', ' ').lower()})" if err.reason else ""
     return f" ({err.strerror or err})"
@@ -553,23 +565,25 @@ def _ssl_reason(err: OSError) -> str:
 # -- the live config -----------------------------------------------------------------------
 
 
-class _Dispatcher(ssl.SSLContext):
+def _dispatcher(source: WebConfigSource) -> ssl.SSLContext:
     """The one context the server listens with.  Each handshake is handed over to the
     current config's context in the SNI callback (which OpenSSL runs with or without SNI):
     that switches the certificate, key, client CAs and cipher suites.  What OpenSSL
     copies into a connection before the callback runs (client certificate mode, protocol
     versions, options) is copied here from the current config, which is refreshed just
     before each connection is created."""
+    import ssl  # noqa: PLC0415 (only for a config with TLS)
 
-    source: WebConfigSource
+    class Dispatcher(ssl.SSLContext):
+        def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+            source.current()
+            return super().wrap_socket(*args, **kwargs)
 
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        self.source.current()
-        return super().wrap_socket(*args, **kwargs)
+        def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:  # asyncio's way in
+            source.current()
+            return super().wrap_bio(*args, **kwargs)
 
-    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:  # asyncio's way in
-        self.source.current()
-        return super().wrap_bio(*args, **kwargs)
+    return Dispatcher(ssl.PROTOCOL_TLS_SERVER)
 
 
 def _copy_policy(src: ssl.SSLContext, dst: ssl.SSLContext) -> None:
@@ -606,7 +620,7 @@ class WebConfigSource:
             self._watch = loader.stats
         self._last_tls = self._config.tls
         self._tls_at_start = self._last_tls is not None
-        self._dispatcher: _Dispatcher | None = None
+        self._dispatcher: ssl.SSLContext | None = None
         self._last_check = time.monotonic()
 
     def current(self) -> WebConfig:
@@ -648,8 +662,7 @@ class WebConfigSource:
         with self._lock:
             if self._dispatcher is None:
                 assert self._last_tls is not None
-                dispatcher = _Dispatcher(ssl.PROTOCOL_TLS_SERVER)
-                dispatcher.source = self
+                dispatcher = _dispatcher(self)
                 _no_tickets(dispatcher)
                 _copy_policy(self._last_tls, dispatcher)
                 dispatcher.sni_callback = self._hand_over
@@ -715,6 +728,13 @@ def _cost(hashed: bytes) -> int:
         return 4
 
 
+def _hmac() -> ModuleType:
+    """The hmac module, imported with basic auth only: it loads OpenSSL."""
+    import hmac  # noqa: PLC0415
+
+    return hmac
+
+
 class Authenticator:
     """HTTP basic auth against WebConfig.users with bcrypt.
 
@@ -730,7 +750,7 @@ class Authenticator:
         self._size = max(0, cache_size)
         self._cache: OrderedDict[tuple[str, bytes, bytes], bool] = OrderedDict()
         self._lock = threading.Lock()
-        self._key = secrets.token_bytes(32)  # the cache holds no plain hash of a password
+        self._key = os.urandom(32)  # the cache holds no plain hash of a password
 
     def check(self, config: WebConfig, authorization: str | None) -> bool:
         """True when no users are configured, or the Authorization header carries a
@@ -738,6 +758,8 @@ class Authenticator:
         users = config.users
         if not users:
             return True
+        hmac = _hmac()
+
         credentials = _credentials(authorization)
         if credentials is None:
             return False
@@ -752,7 +774,7 @@ class Authenticator:
             found = hashed if match else found
             cost = max(cost, _cost(hashed))
         target = found if found is not None else b"$2b$%02d$%s" % (cost, b"." * 53)
-        key = (user, target, hmac.new(self._key, password, hashlib.sha256).digest())
+        key = (user, target, hmac.new(self._key, password, "sha256").digest())
         with self._lock:
             verdict = self._cache.get(key)
             if verdict is not None:

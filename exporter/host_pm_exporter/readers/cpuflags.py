@@ -8,8 +8,9 @@ first 16 hex digits.  It covers every flag of every CPU, whatever the metric fil
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
+
+from host_pm_exporter.digest import sha256
 
 # x86-64 psABI micro-architecture levels, by /proc/cpuinfo flag names.
 # (pni is SSE3; abm carries LZCNT; osxsave is implied by xsave being listed and used.)
@@ -48,4 +49,4 @@ def fingerprint(flags: Iterable[str]) -> str:
     'e3b0c44298fc1c14'
     """
     text = "\n".join(sorted(set(flags)))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sha256(text.encode()).hexdigest()[:16]
