@@ -68,10 +68,10 @@ def to_ms(value: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(port: int, seconds: int) -> tuple[float, float, float, int]:
+def wrk(port: int, seconds: int, path: str = "/metrics") -> tuple[float, float, float, int]:
     """p50 and p99 in ms, requests per second, requests completed."""
     out = subprocess.run(
-        ["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}/metrics"],
+        ["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]

@@ -1,0 +1,217 @@
+"""How low a scrape of this host can go in this design: the floors under
+host-pm-exporter's default scrape, beside node_exporter's whole scrape, from one run.
+Run by hand (needs wrk, prometheus-node-exporter and gcc), from the repository:
+
+    .venv/bin/python tests/bench/floor.py [--seconds 5] [--runs 2000]
+
+Printed, each a median:
+
+- the files of one default reading (`--pm.probes=kernel`), as the exporter opens them
+  (recorded from a real reading), opened, fstat'ed, read and closed by a C loop: what
+  the kernel charges, with nothing of Python;
+- the same in a bare Python loop (``os.open``/``os.fstat``/``os.read``/``os.close``, no
+  parsing): the least a Python reader pays;
+- one job handed to a reading worker and back to the event loop (the hand-off that
+  keeps a hung read off the loop);
+- the exporter's cheapest HTTP answer (``/healthz``, by wrk, keep-alive);
+- the exporter's rendering and encoding of one reading of this host;
+- node_exporter's whole scrape, by wrk, with scrape_latency's flags.
+
+The sum of the floors is what a Python exporter of the same reads, hand-off, HTTP
+front and output would take at best, were its readers free; beside it, node_exporter's
+scrape, and the issue's targets (1.0x and 1.5x of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "exporter"))
+
+from host_pm_exporter import hostfs, snapshot
+from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter.render.families import encode
+from host_pm_exporter.workers import Workers
+from tests.bench.scrape_latency import EXPORTER, NODE_EXPORTER_FLAGS, free_port, start, wrk
+
+_C_LOOP = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    int runs = atoi(argv[1]);
+    char **paths = argv + 2;
+    int n = argc - 2;
+    static char buf[1 << 16];
+    double *took = malloc(sizeof(double) * runs);
+    for (int r = 0; r < runs; r++) {
+        double start = now();
+        for (int i = 0; i < n; i++) {
+            int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+            if (fd < 0) continue;
+            struct stat st;
+            if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+                while (read(fd, buf, sizeof buf) > 0) {}
+            close(fd);
+        }
+        took[r] = now() - start;
+    }
+    qsort(took, runs, sizeof(double), cmp);
+    printf("%.6f\n", took[runs / 2]);
+    return 0;
+}
+"""
+
+
+def reading_paths(argv: list[str]) -> list[str]:
+    """Every path one default reading opens, in order, absent ones included."""
+    paths: list[str] = []
+    real = hostfs._open
+
+    def recording(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if dir_fd is not None:
+            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+        if not flags & os.O_PATH:
+            paths.append(str(path))
+        return real(path, flags, mode)
+
+    config = parse_config(argv)
+    hostfs._open = recording
+    try:
+        snapshot._Reading(config.snapshot, snapshot.Scrape(config.snapshot.fs), snapshot.Watchdog()).run()
+    finally:
+        hostfs._open = real
+    return paths
+
+
+def c_floor(paths: list[str], runs: int) -> float | None:
+    if not any(Path(d, "gcc").exists() for d in os.environ.get("PATH", "").split(":")):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        source, binary = Path(tmp, "floor.c"), Path(tmp, "floor")
+        source.write_text(_C_LOOP)
+        subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
+        out = subprocess.run([str(binary), str(runs), *paths], capture_output=True, text=True, check=True).stdout
+    return float(out) * 1e3
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    took = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        took.append(time.perf_counter() - start)
+    return statistics.median(took) * 1e3
+
+
+def python_floor(paths: list[str]) -> None:
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+    for path in paths:
+        try:
+            fd = os.open(path, flags)
+        except OSError:
+            continue
+        try:
+            if os.fstat(fd).st_mode & 0o170000 == 0o100000:
+                while os.read(fd, 1 << 16):
+                    pass
+        finally:
+            os.close(fd)
+
+
+def hand_off_ms(runs: int) -> float:
+    workers = Workers("floor")
+
+    async def measure() -> float:
+        took = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            waiter = asyncio.wrap_future(workers.submit(int))
+            await asyncio.wait({waiter}, timeout=5)
+            took.append(time.perf_counter() - start)
+        return statistics.median(took) * 1e3
+
+    return asyncio.run(measure())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
+    parser.add_argument("--runs", type=int, default=2000, help="in-process repetitions")
+    args = parser.parse_args()
+    argv = ["--pm.probes=kernel"]
+
+    paths = reading_paths(argv)
+    config = parse_config(argv)
+    registry = make_registry(config)
+    plan = registry.plan(None)
+    snap = registry.readings.read(plan.collectors, plan.probes)
+    families = registry.render(plan, snap)
+
+    def whole_reading() -> object:
+        return registry.readings.read(plan.collectors, plan.probes)
+
+    rows: list[tuple[str, float | None]] = [
+        (f"C loop over the reading's {len(paths)} opens", c_floor(paths, args.runs)),
+        ("the same, bare Python loop", median_ms(lambda: python_floor(paths), args.runs)),
+        ("hand-off to a worker and back to the loop", hand_off_ms(args.runs)),
+        ("render and encode one reading", median_ms(lambda: encode(registry.render(plan, snap)), args.runs)),
+        ("whole reading, as the exporter does it", median_ms(whole_reading, args.runs // 4)),
+    ]
+    ours, node = free_port(), free_port()
+    procs = [start([EXPORTER, *argv], ours), start(["prometheus-node-exporter", *NODE_EXPORTER_FLAGS], node)]
+    try:
+        healthz = wrk(ours, args.seconds, "/healthz")[0]
+        scrape = wrk(ours, args.seconds)[0]
+        node_p50 = wrk(node, args.seconds)[0]
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+    rows += [("HTTP: /healthz over keep-alive (wrk p50)", healthz), ("our whole scrape (wrk p50)", scrape)]
+
+    print(f"{len(families)} families, {sum(len(getattr(f, 'rows', ())) for f in families)} samples per scrape")
+    for name, value in rows:
+        print(f"{name:<48} {'n/a' if value is None else f'{value:8.3f} ms'}")
+    print(f"{'node_exporter whole scrape (wrk p50)':<48} {node_p50:8.3f} ms")
+    values = dict(rows)
+    rest = values["hand-off to a worker and back to the loop"] or 0.0
+    rest += (values["render and encode one reading"] or 0.0) + healthz
+    for label, reads in (("Python", values["the same, bare Python loop"]), ("C", values[rows[0][0]])):
+        if reads is None:
+            continue
+        floor = reads + rest
+        print(
+            f"floor with {label} reads: {floor:.3f} ms = {floor / node_p50:.2f}x node_exporter "
+            f"(targets: 1.0x = {node_p50:.3f} ms, 1.5x = {1.5 * node_p50:.3f} ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
