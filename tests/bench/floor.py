@@ -2,7 +2,10 @@
 host-pm-exporter's default scrape, beside node_exporter's whole scrape, from one run.
 Run by hand (needs wrk, prometheus-node-exporter and gcc), from the repository:
 
-    .venv/bin/python tests/bench/floor.py [--seconds 5] [--runs 2000]
+    .venv/bin/python tests/bench/floor.py [--seconds 5] [--runs 2000] [--cpus N]
+
+With ``--cpus N``, a generated x86 host of N CPUs (tests.hostgen) instead of this one,
+read with every collector and every CPU flag on, as cpu_scaling.py does.
 
 Printed, each a median:
 
@@ -19,7 +22,7 @@ Printed, each a median:
 
 The sum of the floors is what a Python exporter of the same reads, hand-off, HTTP
 front and output would take at best, were its readers free; beside it, node_exporter's
-scrape, and the issue's targets (1.0x and 1.5x of it).
+scrape, and the targets (1.0x and 1.5x of it on this host, 0.20x with ``--cpus``).
 """
 
 from __future__ import annotations
@@ -40,9 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "exporter"))
 
 from host_pm_exporter import hostfs, snapshot
 from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter.collectors import REGISTRY
 from host_pm_exporter.render.families import encode
 from host_pm_exporter.workers import Workers
 from tests.bench.scrape_latency import EXPORTER, NODE_EXPORTER_FLAGS, free_port, start, wrk
+from tests.fixture_hosts import synthetic_x86
+from tests.hostgen import build
 
 _C_LOOP = r"""
 #include <fcntl.h>
@@ -164,8 +170,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
     parser.add_argument("--runs", type=int, default=2000, help="in-process repetitions")
+    parser.add_argument("--cpus", type=int, help="a generated host of this many CPUs, every collector on")
     args = parser.parse_args()
-    argv = ["--pm.probes=kernel"]
+    with tempfile.TemporaryDirectory() as tmp:
+        argv, node_argv = ["--pm.probes=kernel"], list(NODE_EXPORTER_FLAGS)
+        if args.cpus:
+            root = Path(tmp, "host")
+            build(synthetic_x86(args.cpus), root)
+            roots = [f"--path.procfs={root}/proc", f"--path.sysfs={root}/sys"]
+            argv += [*roots, f"--path.rootfs={root}", "--collector.cpu.flags-include=.*"]
+            argv += [f"--collector.{c.name}" for c in REGISTRY]
+            node_argv += roots
+            args.runs = max(10, args.runs // args.cpus)
+        measure(args, argv, node_argv)
+
+
+def measure(args: argparse.Namespace, argv: list[str], node_argv: list[str]) -> None:
 
     paths = reading_paths(argv)
     config = parse_config(argv)
@@ -182,10 +202,10 @@ def main() -> None:
         ("the same, bare Python loop", median_ms(lambda: python_floor(paths), args.runs)),
         ("hand-off to a worker and back to the loop", hand_off_ms(args.runs)),
         ("render and encode one reading", median_ms(lambda: encode(registry.render(plan, snap)), args.runs)),
-        ("whole reading, as the exporter does it", median_ms(whole_reading, args.runs // 4)),
+        ("whole reading, as the exporter does it", median_ms(whole_reading, max(10, args.runs // 4))),
     ]
     ours, node = free_port(), free_port()
-    procs = [start([EXPORTER, *argv], ours), start(["prometheus-node-exporter", *NODE_EXPORTER_FLAGS], node)]
+    procs = [start([EXPORTER, *argv], ours), start(["prometheus-node-exporter", *node_argv], node)]
     try:
         healthz = wrk(ours, args.seconds, "/healthz")[0]
         scrape = wrk(ours, args.seconds)[0]
@@ -207,10 +227,8 @@ def main() -> None:
         if reads is None:
             continue
         floor = reads + rest
-        print(
-            f"floor with {label} reads: {floor:.3f} ms = {floor / node_p50:.2f}x node_exporter "
-            f"(targets: 1.0x = {node_p50:.3f} ms, 1.5x = {1.5 * node_p50:.3f} ms)"
-        )
+        targets = ", ".join(f"{t:.2f}x = {t * node_p50:.3f} ms" for t in ((0.2,) if args.cpus else (1.0, 1.5)))
+        print(f"floor with {label} reads: {floor:.3f} ms = {floor / node_p50:.2f}x node_exporter (targets: {targets})")
 
 
 if __name__ == "__main__":
