@@ -18,6 +18,8 @@ Printed, each a median:
   keeps a hung read off the loop);
 - the exporter's cheapest HTTP answer (``/healthz``, by wrk, keep-alive);
 - the exporter's rendering and encoding of one reading of this host;
+- the exporter's whole reading, and its files read in this thread back to back and
+  each after 2 ms idle (as a worker woken per scrape finds its CPU);
 - node_exporter's whole scrape, by wrk, with scrape_latency's flags.
 
 The sum of the floors is what a Python exporter of the same reads, hand-off, HTTP
@@ -197,12 +199,27 @@ def measure(args: argparse.Namespace, argv: list[str], node_argv: list[str]) -> 
     def whole_reading() -> object:
         return registry.readings.read(plan.collectors, plan.probes)
 
+    def after_idle() -> float:  # a worker woken per scrape finds a cold CPU
+        took = []
+        for _ in range(max(10, args.runs // 4)):
+            time.sleep(0.002)
+            one = snapshot._Reading(config.snapshot, snapshot.Scrape(config.snapshot.fs), snapshot.Watchdog())
+            start = time.perf_counter()
+            one.run()
+            took.append(time.perf_counter() - start)
+        return statistics.median(took) * 1e3
+
+    def back_to_back() -> None:
+        snapshot._Reading(config.snapshot, snapshot.Scrape(config.snapshot.fs), snapshot.Watchdog()).run()
+
     rows: list[tuple[str, float | None]] = [
         (f"C loop over the reading's {len(paths)} opens", c_floor(paths, args.runs)),
         ("the same, bare Python loop", median_ms(lambda: python_floor(paths), args.runs)),
         ("hand-off to a worker and back to the loop", hand_off_ms(args.runs)),
         ("render and encode one reading", median_ms(lambda: encode(registry.render(plan, snap)), args.runs)),
         ("whole reading, as the exporter does it", median_ms(whole_reading, max(10, args.runs // 4))),
+        ("  its files alone, back to back in one thread", median_ms(back_to_back, max(10, args.runs // 4))),
+        ("  its files alone, each after 2 ms idle", after_idle()),
     ]
     ours, node = free_port(), free_port()
     procs = [start([EXPORTER, *argv], ours), start(["prometheus-node-exporter", *node_argv], node)]
