@@ -181,6 +181,12 @@ def exporter_command() -> list[str]:
     return [str(script)]
 
 
+def fresh_python(code: str) -> str:
+    """What `code` prints, run by this interpreter in a new process (what importing and
+    serving load, seen from a clean start)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from host_pm_exporter import __version__
-from tests.conftest import Exporter, exporter_command, fixture_args, raw_request, samples, scrape, start_exporter
+from tests.conftest import (
+    Exporter,
+    exporter_command,
+    fixture_args,
+    fresh_python,
+    raw_request,
+    samples,
+    scrape,
+    start_exporter,
+)
 
 BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
 
@@ -274,5 +283,5 @@ def test_asyncio_without_ssl_leaves_ssl_importable() -> None:
         "import ssl\n"
         "print(ssl.OPENSSL_VERSION.split()[0])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = fresh_python(code)
     assert out.strip() == "OpenSSL"

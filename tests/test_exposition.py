@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from host_pm_exporter.collectors import REGISTRY
 from host_pm_exporter.render.families import Counter, Family, Gauge, Info, encode, gzip_accepted, negotiate
 from host_pm_exporter.render.process import ProcessMetrics
 from host_pm_exporter.web import Routes
-from tests.conftest import HOSTS, fixture_args, samples
+from tests.conftest import HOSTS, fixture_args, fresh_python, samples
 
 EVERYTHING = [f"--collector.{c.name}" for c in REGISTRY] + [
     "--collector.cpu.flags-include=.*",
@@ -241,7 +239,7 @@ def test_a_scrape_does_not_load_prometheus_client() -> None:
         "assert body, 'a scrape'\n"
         "print(sorted(m for m in sys.modules if m.startswith('prometheus_client')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = fresh_python(code)
     assert out.strip() == "[]"
 
 
