@@ -53,20 +53,26 @@ class Client:
             raise ConnectionError("closed")
         self.buf += data
 
-    def scrape_ms(self) -> float:
+    def scrape(self) -> tuple[float, bytes]:
+        """(milliseconds, body) of one scrape (a chunked body is returned unframed)."""
         start_ = time.perf_counter()
         self.sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
         status, *lines = self._until(b"\r\n\r\n").decode("latin-1").split("\r\n")
         assert status.split()[1] == "200", status
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
         if "content-length" in headers:
-            self._exactly(int(headers["content-length"]))
+            body = self._exactly(int(headers["content-length"]))
         else:
             assert headers.get("transfer-encoding") == "chunked", headers
+            chunks = []
             while size := int(self._until(b"\r\n").split(b";")[0], 16):
-                self._exactly(size + 2)
+                chunks.append(self._exactly(size + 2)[:-2])
             self._until(b"\r\n")
-        return (time.perf_counter() - start_) * 1e3
+            body = b"".join(chunks)
+        return (time.perf_counter() - start_) * 1e3, body
+
+    def scrape_ms(self) -> float:
+        return self.scrape()[0]
 
 
 def main() -> None:
