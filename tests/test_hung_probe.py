@@ -37,12 +37,15 @@ def strays(marker: str) -> list[psutil.Process]:
     return found
 
 
-def test_hung_pm_utils_is_cut_off(tmp_path: Path, exporter: Any) -> None:
+def with_hung_pm_utils(exporter: Any, tmp_path: Path, probe_timeout: str) -> tuple[Any, str]:
+    """An exporter whose pm-is-supported hangs, and the marker of that hung process."""
     script, marker = hanging_pm_is_supported(tmp_path)
-    exp = exporter(
-        [*fixture_args("server-s3"), "--pm.probes=kernel,pm-utils", f"--pm.pm-is-supported={script}",
-         "--pm.probe-timeout=500ms"],
-    )  # fmt: skip
+    args = [*fixture_args("server-s3"), "--pm.probes=kernel,pm-utils", f"--pm.pm-is-supported={script}"]
+    return exporter([*args, f"--pm.probe-timeout={probe_timeout}"]), marker
+
+
+def test_hung_pm_utils_is_cut_off(tmp_path: Path, exporter: Any) -> None:
+    exp, marker = with_hung_pm_utils(exporter, tmp_path, "500ms")
     for _ in range(2):
         start = time.monotonic()
         got = samples(exp.scrape())
@@ -114,11 +117,7 @@ def test_sigterm_during_a_hung_probe_leaves_no_process_and_drains_the_scrape(tmp
     import signal
     import threading
 
-    path, marker = hanging_pm_is_supported(tmp_path)
-    exp = exporter(
-        [*fixture_args("server-s3"), "--pm.probes=kernel,pm-utils", f"--pm.pm-is-supported={path}",
-         "--pm.probe-timeout=3s"],
-    )  # fmt: skip
+    exp, marker = with_hung_pm_utils(exporter, tmp_path, "3s")
     replies: list[int] = []
     scrape = threading.Thread(target=lambda: replies.append(exp.get("/metrics")[0]))
     scrape.start()
