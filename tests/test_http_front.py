@@ -227,3 +227,47 @@ def test_the_date_header_is_what_the_standard_library_writes() -> None:
 
     for when in (0, 951782400, 1e9, 1766620800.5, 4102444799):
         assert http_date(when) == formatdate(when, usegmt=True)
+
+
+def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> None:
+    """The status page and the capabilities XML run in a request worker; past the request
+    timeout the client gets a 503 (and the connection a close), the server goes on."""
+    import asyncio
+
+    from host_pm_exporter.address import Limits, listen
+    from host_pm_exporter.cli import make_registry, parse_config
+    from host_pm_exporter.web import Routes, Server
+
+    release = threading.Event()
+
+    def stuck_page() -> bytes:
+        release.wait(10)
+        return b"too late\n"
+
+    registry = make_registry(parse_config([*fixture_args("server-s3"), "--pm.probes=kernel"]))
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = Server(sock, Routes(registry, "/metrics", page=stuck_page), Limits(request_timeout=0.3))
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        nonlocal stop
+        stop = asyncio.Event()  # made in the loop (Python 3.9 binds it to one)
+        await server.serve(stop)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        reply = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert time.monotonic() - start < 3
+        assert status_line(reply) == b"HTTP/1.1 503 Service Unavailable"
+        assert reply.endswith(b"the host did not answer in time\n")
+        assert server.state.scrapes == 0
+        assert b"HTTP/1.1 200" in raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        release.set()
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+        loop.close()

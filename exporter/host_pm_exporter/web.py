@@ -311,7 +311,7 @@ class Server:
             if path == self.routes.telemetry_path:
                 return await self._metrics(headers, query)
             # the page's reading has its own deadline; this one frees the slot if anything else hangs
-            return await asyncio.wait_for(_in_thread(self.routes.page, path), self.limits.request_timeout)
+            return await _within(_in_thread(self.routes.page, path), self.limits.request_timeout)
         except asyncio.TimeoutError:
             self.once.log("request timed out", path, "no answer in time", path=path)
             return _text(503, "the host did not answer in time\n")
@@ -382,11 +382,11 @@ class Server:
             + body
         )
         with contextlib.suppress(asyncio.TimeoutError, ConnectionError, OSError):
-            await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
+            await _within(writer.drain(), self.limits.write_timeout)
             if writer.can_write_eof():
                 writer.write_eof()
             if reader is not None:
-                await asyncio.wait_for(reader.read(_READ), 0.5)
+                await _within(reader.read(_READ), 0.5)
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
@@ -415,9 +415,9 @@ R = TypeVar("R")
 
 
 async def _within(awaitable: Awaitable[R], timeout: float) -> R:
-    """`awaitable`, or asyncio.TimeoutError after `timeout` seconds.  On Python 3.11 and
-    later by asyncio.timeout, a third of asyncio.wait_for's cost (which makes a task per
-    call); a request waits so three or four times."""
+    """`awaitable`, or asyncio.TimeoutError after `timeout` seconds: every wait of the
+    server.  On Python 3.11 and later by asyncio.timeout, a third of asyncio.wait_for's
+    cost (which makes a task per call); a request waits so three or four times."""
     if _timeout is None:
         return await asyncio.wait_for(awaitable, timeout)
     async with _timeout(timeout):
