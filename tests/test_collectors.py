@@ -1,5 +1,5 @@
 """The collector registry is the one place a collector is declared: flags, snapshot,
-rendering and the README's metric table all come from it, each collector emits exactly
+rendering and the metric table in docs/internals.md all come from it, each collector emits exactly
 the metrics it declares, mypy rejects a renderer that does not take what its gatherer
 returns, and no module imports a floor above its own."""
 
@@ -19,7 +19,7 @@ from tests.conftest import HOSTS, fixture_args, samples, scrape
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "exporter" / "host_pm_exporter"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "internals.md"
 BEGIN, END = "<!-- metric-table:begin -->\n", "<!-- metric-table:end -->\n"
 
 
