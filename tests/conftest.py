@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter.cli import parse_config
+from host_pm_exporter.wiring import make_exposition
 from tests import fixture_hosts, hostgen
 
 TESTS = Path(__file__).resolve().parent
@@ -156,7 +157,7 @@ def scrape(host: str | Path, *args: str, exporter_metrics: str = "none") -> str:
     HTTP or a process.  Kernel probe only unless `args` say otherwise; the exporter's
     own metrics at the `--web.exporter-metrics` level given (none, process, all)."""
     argv = [*fixture_args(host), "--pm.probes=kernel", f"--web.exporter-metrics={exporter_metrics}", *args]
-    return make_registry(parse_config(argv)).encode().decode()
+    return make_exposition(parse_config(argv)).encode().decode()
 
 
 @cache

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from host_pm_exporter.collectors import BY_NAME, collector
+from host_pm_exporter.collectors import BY_NAME
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.facts import HostSnapshot
 from host_pm_exporter.hostfs import HostFS, ReadError
-from host_pm_exporter.probes import once
-from host_pm_exporter.snapshot import HostSnapshot, SnapshotConfig, Taken, Watchdog, build_snapshot
+from host_pm_exporter.probes import failures
+from host_pm_exporter.reading import GivenSnapshot, SnapshotConfig, Watchdog, build_snapshot
 from tests.conftest import samples, scrape, series
 
 
@@ -66,7 +68,7 @@ def test_a_non_utf8_byte_in_cpuinfo_costs_nothing(host_copy: Callable[..., Path]
 
 def test_a_collector_past_the_deadline_reports_0_and_the_scrape_answers_on_time(tmp_path: Path) -> None:
     release = threading.Event()
-    hung = collector("hung", "reads a hung mount", gather=lambda s: release.wait(30), render=lambda v, o: [],
+    hung = Collector("hung", "reads a hung mount", gather=lambda s: release.wait(30), families=lambda _: [],
                      metrics=())  # fmt: skip
     collectors = (BY_NAME["lockdown"], hung, BY_NAME["suspend"])
     config = SnapshotConfig(fs=HostFS(str(tmp_path), str(tmp_path), str(tmp_path)), collectors=collectors,
@@ -112,7 +114,7 @@ def test_bad_numbers_are_bad_input_logged_once(
 def test_probe_failures_are_logged_once_per_reason_class(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="host_pm_exporter")
     for seconds in ("0.53", "0.61", "1.2"):
-        once.failure("logind-test", f"no answer from D-Bus within {seconds}s")
+        failures.log("logind-test", f"no answer from D-Bus within {seconds}s")
     levels = [r.levelno for r in caplog.records if getattr(r, "probe", "") == "logind-test"]
     assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
 
@@ -139,11 +141,11 @@ def test_a_kernel_probe_stuck_in_sys_power_is_not_started_again(tmp_path: Path) 
 
 
 def test_healthz_says_503_with_the_reason_while_a_read_is_stuck() -> None:
-    from host_pm_exporter.render.metrics import Exposition
+    from host_pm_exporter.views.exposition import Exposition
     from host_pm_exporter.web import Routes
 
     dog = Watchdog()
-    routes = Routes(Exposition(Taken(HostSnapshot()), (), ()), "/metrics", health=dog.problem)
+    routes = Routes(Exposition(GivenSnapshot(HostSnapshot()), (), ()), "/metrics", health=dog.problem)
     healthy = routes.static("/healthz")
     assert healthy is not None
     assert (healthy.status, healthy.body) == (200, b"ok\n")

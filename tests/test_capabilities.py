@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from host_pm_exporter.collectors import REGISTRY
+from host_pm_exporter.facts import HOST_DETAILS
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.render import libvirt_features
-from host_pm_exporter.render.capabilities import capabilities_xml
-from host_pm_exporter.snapshot import SnapshotConfig, build_snapshot
+from host_pm_exporter.reading import SnapshotConfig, build_snapshot
+from host_pm_exporter.views import libvirt_features
+from host_pm_exporter.views.capabilities import capabilities_xml
 from tests.conftest import (
     CPU_HOSTS,
     HOSTS,
@@ -52,9 +53,8 @@ LEFT_OUT = {
 
 
 def render(fs: HostFS) -> bytes:
-    snapshot = build_snapshot(SnapshotConfig(fs, REGISTRY, probes=("kernel",)))
-    assert snapshot.scrape is not None
-    return capabilities_xml(snapshot, snapshot.scrape)
+    snapshot = build_snapshot(SnapshotConfig(fs, (*REGISTRY, HOST_DETAILS), probes=("kernel",)))
+    return capabilities_xml(snapshot)
 
 
 def fixture_fs(host: str) -> HostFS:

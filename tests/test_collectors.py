@@ -1,7 +1,8 @@
-"""The collector registry is the one place a collector is declared: flags, snapshot,
+"""The collector registry is the one place a collector is declared: flags, readings,
 rendering and the metric table in docs/internals.md all come from it, each collector emits exactly
-the metrics it declares, mypy rejects a renderer that does not take what its gatherer
-returns, and no module imports a floor above its own."""
+the metrics it declares, mypy rejects metric families that do not take what the gatherer
+returns, nothing outside its module names a collector, and no module imports a floor
+above its own."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import sys
 from pathlib import Path
 
 from host_pm_exporter.cli import build_parser, parse_config
-from host_pm_exporter.collectors import REGISTRY, metric_table
-from host_pm_exporter.render.metrics import EXPORTER_METRICS
-from host_pm_exporter.render.probes import PROBE_METRICS
-from host_pm_exporter.snapshot import build_snapshot
+from host_pm_exporter.collectors import REGISTRY
+from host_pm_exporter.reading import build_snapshot
+from host_pm_exporter.views.exposition import EXPORTER_METRICS, metric_table
+from host_pm_exporter.views.probes import PROBE_METRICS
 from tests.conftest import HOSTS, fixture_args, samples, scrape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def emitted_per_collector() -> dict[str, set[str]]:
         for collector in config.collectors:
             section = snap.sections[collector.name]
             assert section.ok, (host, collector.name, section.error)
-            for family in collector.render_section(section, config.render):
+            for family in collector.render_section(section):
                 out[collector.name] |= {sample.name for sample in family.samples}
     return out
 
@@ -77,19 +78,18 @@ def test_the_readme_metric_table_is_the_registrys(update_golden: bool) -> None:
     head, rest = text.split(BEGIN, 1)
     current, tail = rest.split(END, 1)
     if update_golden:
-        README.write_text(head + BEGIN + metric_table() + END + tail)
-        current = metric_table()
-    assert current == metric_table()
+        README.write_text(head + BEGIN + metric_table(REGISTRY) + END + tail)
+        current = metric_table(REGISTRY)
+    assert current == metric_table(REGISTRY)
 
 
 MISMATCHED = """
-from host_pm_exporter.collectors import collector
-from host_pm_exporter.readers.power import ModeList
-from host_pm_exporter.render import power
+from host_pm_exporter.collectors import lockdown, power
+from host_pm_exporter.collectors.base import Collector
 
-BAD = collector("bad", "gathers lockdown, renders power", gather=lambda s: s.lockdown(), render=power.power,
+BAD = Collector("bad", "gathers lockdown, renders power", gather=lambda s: s.lockdown(), families=power.families,
                 metrics=())
-GOOD = collector("good", "gathers and renders lockdown", gather=lambda s: s.lockdown(), render=power.lockdown,
+GOOD = Collector("good", "gathers and renders lockdown", gather=lambda s: s.lockdown(), families=lockdown.families,
                  metrics=())
 """
 
@@ -110,21 +110,25 @@ def test_mypy_rejects_a_renderer_that_takes_other_facts(tmp_path: Path) -> None:
 # The floors, lowest first: a module may import its own floor and those below.
 FLOORS = [
     "",
-    "digest",
     "hostfs",
     "logs",
     "workers",
+    "families",
     "readers",
     "sleep",
     "probes",
-    "snapshot",
-    "render",
+    "facts",
     "collectors",
+    "reading",
+    "views",
     "webconfig",
     "address",
     "web",
     "cli",
+    "wiring",
+    "main",
 ]
+HOST = ("hostfs", "readers", "probes")  # the only floors that touch the host
 
 
 def floor_of(module: str) -> int:
@@ -184,3 +188,57 @@ def test_no_import_cycles() -> None:
 
     for module in graph:
         visit(module, ())
+
+
+def test_views_take_a_collectors_facts_through_it_not_by_name() -> None:
+    """No module looks a collector's section up by its name (``sections["cpu"]``,
+    ``sections.get("cpu")``): the views take its facts through its ``COLLECTOR.of``,
+    typed, and only `collectors/__init__.py` lists the collectors."""
+    names = {c.name for c in REGISTRY}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            key: ast.expr | None
+            if isinstance(node, ast.Subscript):
+                key, on = node.slice, node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+                key, on = (node.args[0] if node.args else None), node.func.value
+            else:
+                continue
+            if not isinstance(key, ast.Constant):
+                continue
+            where = on.attr if isinstance(on, ast.Attribute) else getattr(on, "id", "")
+            if where in ("sections", "BY_NAME"):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {key.value!r}")
+    assert found == []
+    listed = [p.stem for p in (PACKAGE / "collectors").glob("*.py") if p.stem not in ("__init__", "base")]
+    assert sorted(listed) == sorted(names), "one module per collector, each listed in REGISTRY"
+
+
+HOST_CALLS = {"open", "listdir", "scandir", "stat", "lstat", "readlink", "walk"}
+
+
+def test_only_hostfs_readers_and_probes_touch_the_host() -> None:
+    """No file is opened or listed outside hostfs, readers and probes (the textfile
+    write and the web config's own files are output and configuration, not the host),
+    and the host's files are reached (`.fs`) only where facts are gathered."""
+    allowed = {"hostfs.py", "readers", "probes", "wiring.py", "webconfig.py", "webconfig"}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                func = node.func
+                if isinstance(func, ast.Name) and func.id in HOST_CALLS:
+                    found.append(f"{rel}:{node.lineno} {func.id}()")
+                elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "os":
+                    found += [f"{rel}:{node.lineno} os.{func.attr}()"] if func.attr in HOST_CALLS else []
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr == "fs"
+                and rel.parts[0] not in ("facts.py", "reading.py", "collectors")
+            ):
+                found.append(f"{rel}:{node.lineno} .fs")
+    assert found == []

@@ -19,11 +19,12 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector
 
 from host_pm_exporter import hostfs
-from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter.cli import parse_config
 from host_pm_exporter.collectors import REGISTRY
-from host_pm_exporter.render.families import Counter, Family, Gauge, Info, encode, gzip_accepted, negotiate
-from host_pm_exporter.render.process import ProcessMetrics
+from host_pm_exporter.families import Counter, Family, Gauge, Info, encode, gzip_accepted, negotiate
+from host_pm_exporter.views.process import ProcessMetrics
 from host_pm_exporter.web import Routes
+from host_pm_exporter.wiring import make_exposition
 from tests.conftest import HOSTS, fixture_args, fresh_python, samples
 
 EVERYTHING = [f"--collector.{c.name}" for c in REGISTRY] + [
@@ -49,7 +50,7 @@ def reference(families: list[Family | Metric], openmetrics: bool) -> bytes:
 @pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
 def test_every_fixture_host_encodes_as_prometheus_client_does(host: str, openmetrics: bool) -> None:
-    families = make_registry(parse_config([*fixture_args(host), *EVERYTHING])).families()
+    families = make_exposition(parse_config([*fixture_args(host), *EVERYTHING])).families()
     assert any(isinstance(f, Family) for f in families)
     assert any(not isinstance(f, Family) for f in families)  # process_*, python_*: prometheus_client's
     ours = encode(families, openmetrics)
@@ -109,7 +110,7 @@ def opened_during(fn: object) -> list[str]:
 
 
 def routes(host: str, *args: str) -> Routes:
-    return Routes(make_registry(parse_config([*fixture_args(host), "--pm.probes=kernel", *args])), "/metrics")
+    return Routes(make_exposition(parse_config([*fixture_args(host), "--pm.probes=kernel", *args])), "/metrics")
 
 
 def test_a_name_filter_reads_only_the_collectors_it_needs() -> None:
@@ -191,8 +192,8 @@ def test_content_negotiation_is_prometheus_clients(accept: str) -> None:
         assert (openmetrics, ours) == (False, "text/plain; version=0.0.4; charset=utf-8")
         return
     assert ours == content_type
-    families = make_registry(parse_config([*fixture_args("laptop-s2idle"), *EVERYTHING])).families()
-    response = Routes(make_registry(parse_config([*fixture_args("laptop-s2idle"), "--pm.probes=kernel"])), "/metrics")
+    families = make_exposition(parse_config([*fixture_args("laptop-s2idle"), *EVERYTHING])).families()
+    response = Routes(make_exposition(parse_config([*fixture_args("laptop-s2idle"), "--pm.probes=kernel"])), "/metrics")
     assert response.metrics_response(accept, "", families).body == encoder(Fixed(
         [f.metric() if isinstance(f, Family) else f for f in families]
     ))  # fmt: skip
@@ -231,10 +232,11 @@ def test_a_scrape_does_not_load_prometheus_client() -> None:
     """It costs the process 3 MiB; the default scrape does without it."""
     code = (
         "import sys\n"
-        "from host_pm_exporter.cli import make_registry, parse_config\n"
+        "from host_pm_exporter.cli import parse_config\n"
+        "from host_pm_exporter.wiring import make_exposition\n"
         "from host_pm_exporter.web import Routes\n"
         f"config = parse_config({[*fixture_args('spr-2s'), '--pm.probes=kernel']!r})\n"
-        "routes = Routes(make_registry(config), '/metrics')\n"
+        "routes = Routes(make_exposition(config), '/metrics')\n"
         "body = routes.metrics('application/openmetrics-text;version=1.0.0', 'gzip', '').body\n"
         "assert body, 'a scrape'\n"
         "print(sorted(m for m in sys.modules if m.startswith('prometheus_client')))\n"
@@ -250,7 +252,7 @@ def test_a_name_filter_on_prometheus_clients_own_metrics() -> None:
 
 
 def test_the_textfile_is_never_written_through_a_link(tmp_path: Path) -> None:
-    from host_pm_exporter.cli import write_textfile
+    from host_pm_exporter.wiring import write_textfile
 
     victim = tmp_path / "victim"
     victim.write_text("keep me\n")

@@ -11,14 +11,16 @@ from collections.abc import Iterator
 import pytest
 
 from host_pm_exporter import logs
-from host_pm_exporter.collectors import BY_NAME, collector
+from host_pm_exporter.collectors import BY_NAME
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.facts import ScrapeFacts
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.render.metrics import render
-from host_pm_exporter.snapshot import Scrape, SnapshotConfig, build_snapshot
+from host_pm_exporter.reading import SnapshotConfig, build_snapshot
+from host_pm_exporter.views.exposition import render
 from tests.conftest import FIXTURES
 
 
-def broken_reader(scrape: Scrape) -> int:
+def broken_reader(scrape: ScrapeFacts) -> int:
     facts: dict[str, int] = {}
     return facts["missing-" + scrape.fs.sysfs[-3:]]  # a bug: KeyError
 
@@ -43,7 +45,7 @@ def test_a_reader_bug_logs_its_stack_as_one_field_and_costs_only_its_collector(
 ) -> None:
     fmt, buffer = stderr
     root = FIXTURES / "server-s3"
-    buggy = collector("buggy", "a collector with a bug", gather=broken_reader, render=lambda n, o: [], metrics=())
+    buggy = Collector("buggy", "a collector with a bug", gather=broken_reader, families=lambda _: [], metrics=())
     collectors = (BY_NAME["lockdown"], buggy)
     snap = build_snapshot(
         SnapshotConfig(fs=HostFS(str(root / "proc"), str(root / "sys"), str(root)), collectors=collectors, probes=())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from host_pm_exporter.cli import build_parser
 from host_pm_exporter.collectors import REGISTRY
-from host_pm_exporter.render.metrics import EXPORTER_METRICS
-from host_pm_exporter.render.probes import PROBE_METRICS
+from host_pm_exporter.views.exposition import EXPORTER_METRICS
+from host_pm_exporter.views.probes import PROBE_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

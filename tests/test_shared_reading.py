@@ -9,8 +9,9 @@ from typing import Callable
 
 import pytest
 
+from host_pm_exporter.facts import ScrapeFacts
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.snapshot import Readings, Scrape, SnapshotConfig, Watchdog
+from host_pm_exporter.reading import SharedReadings, SnapshotConfig, Watchdog
 from tests.conftest import fake_pm_is_supported, fixture_args, samples, start_exporter, wait_until
 
 
@@ -24,8 +25,8 @@ class Blocking:
         self.reads = 0
 
     @property
-    def gather(self) -> Callable[[Scrape], object]:
-        def read(_scrape: Scrape) -> object:
+    def gather(self) -> Callable[[ScrapeFacts], object]:
+        def read(_scrape: ScrapeFacts) -> object:
             self.reads += 1
             self.started.set()
             assert self.release.wait(10)
@@ -34,8 +35,8 @@ class Blocking:
         return read
 
 
-def readings_of(*collectors: Blocking) -> Readings:
-    return Readings(SnapshotConfig(fs=HostFS("/nonexistent", "/nonexistent"), collectors=collectors, probes=()))
+def readings_of(*collectors: Blocking) -> SharedReadings:
+    return SharedReadings(SnapshotConfig(fs=HostFS("/nonexistent", "/nonexistent"), collectors=collectors, probes=()))
 
 
 def test_a_scrape_arriving_while_an_equal_reading_runs_shares_it() -> None:
@@ -74,7 +75,7 @@ def test_a_reading_past_its_deadline_is_not_shared() -> None:
     config = SnapshotConfig(
         fs=HostFS("/nonexistent", "/nonexistent"), collectors=(blocking,), probes=(), timeout=0.2, probe_timeout=0.0
     )
-    readings = Readings(config, Watchdog())
+    readings = SharedReadings(config, Watchdog())
     first = readings.start([blocking], ())
     snap = first.wait()  # gives up at the deadline
     assert not snap.sections["blocking"].ok
@@ -145,7 +146,7 @@ def test_the_files_are_given_up_at_the_scrape_timeout_even_when_the_probes_may_t
         pm_is_supported=str(quick),
     )
     dog = Watchdog()
-    pending = Readings(config, dog).start([blocking], ("pm-utils",))
+    pending = SharedReadings(config, dog).start([blocking], ("pm-utils",))
     try:
         snap = pending.wait()
         assert blocking.reads == 1
@@ -161,15 +162,15 @@ def test_the_files_are_given_up_at_the_scrape_timeout_even_when_the_probes_may_t
 
 
 def test_an_unexpected_error_costs_the_kernel_probe_not_the_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
-    from host_pm_exporter import snapshot
+    from host_pm_exporter import facts, reading
     from host_pm_exporter.cli import parse_config
 
     def broken(_fs: object) -> object:
         raise ValueError("a bug")
 
-    monkeypatch.setattr(snapshot, "read_sleep_files", broken)
+    monkeypatch.setattr(facts, "read_sleep_files", broken)
     config = parse_config([*fixture_args("server-s3"), "--pm.probes=kernel"]).snapshot
-    snap = snapshot.build_snapshot(config)
+    snap = reading.build_snapshot(config)
     kernel = {p.probe: p for p in snap.probes}["kernel"]
     assert kernel.error == "ValueError: a bug"
     assert not snap.sections["power"].ok

@@ -2,6 +2,6 @@
 
 import sys
 
-from host_pm_exporter.cli import main
+from host_pm_exporter.main import main
 
 sys.exit(main())

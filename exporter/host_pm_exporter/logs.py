@@ -84,3 +84,17 @@ class Once:
                     self._seen.pop(next(iter(self._seen)))
                 self._seen[key] = None
         self._logger.log(logging.WARNING if first else logging.DEBUG, msg, extra=extra)
+
+
+class Failures:
+    """The failures of named parts (collectors, probes), each logged as `message` with
+    the part's name under `field`: a warning the first time per part and reason class
+    (see `Once`), then at debug level."""
+
+    def __init__(self, logger: logging.Logger, message: str, field: str, limit: int = 256) -> None:
+        self._once = Once(logger, limit)
+        self._message = message
+        self._field = field
+
+    def log(self, name: str, reason: str) -> None:
+        self._once.log(self._message, name, reason, **{self._field: name, "reason": reason})

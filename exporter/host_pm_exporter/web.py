@@ -30,7 +30,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -39,9 +39,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 
 from host_pm_exporter.address import Limits
+from host_pm_exporter.families import AnyFamily, encode, gzip_accepted, negotiate
 from host_pm_exporter.logs import Once
-from host_pm_exporter.render.families import AnyFamily, encode, gzip_accepted, negotiate
-from host_pm_exporter.render.metrics import Exposition
+from host_pm_exporter.views.exposition import Exposition
 from host_pm_exporter.webconfig import Authenticator, WebConfig, WebConfigSource
 from host_pm_exporter.workers import Workers
 
@@ -66,8 +66,8 @@ def _text(status: int, text: str, extra: Sequence[tuple[str, str]] = ()) -> Resp
 
 class Routes:
     """What each path answers.  `health` returns why the exporter is unhealthy, or None;
-    `page` and `capabilities` render a fresh reading of the host (the status page, the
-    libvirt XML), as the metrics path does."""
+    `pages` (path -> content type and render, from the views table), like `page` and
+    `capabilities`, render a fresh reading of the host, as the metrics path does."""
 
     def __init__(
         self,
@@ -76,6 +76,8 @@ class Routes:
         health: Callable[[], str | None] = lambda: None,
         page: Callable[[], bytes] | None = None,
         capabilities: Callable[[], bytes] | None = None,
+        *,
+        pages: Mapping[str, tuple[str, Callable[[], bytes]]] | None = None,
     ) -> None:
         self.registry = registry
         self.telemetry_path = telemetry_path
@@ -85,6 +87,7 @@ class Routes:
             self.pages["/"] = ("text/html; charset=utf-8", page)
         if capabilities is not None:
             self.pages["/capabilities"] = ("application/xml; charset=utf-8", capabilities)
+        self.pages.update(pages or {})
 
     def static(self, path: str) -> Response | None:
         """The answer for a path that needs no reading of the host; None for those that do."""

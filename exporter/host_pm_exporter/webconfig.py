@@ -64,10 +64,9 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from hashlib import sha256
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
-
-from host_pm_exporter.digest import sha256
 
 if TYPE_CHECKING:
     import ssl

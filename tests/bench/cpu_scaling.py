@@ -1,4 +1,4 @@
-"""Scrape latency against generated hosts of 2, 64, 256 and 1024 CPUs, host-pm-exporter
+"""ScrapeFacts latency against generated hosts of 2, 64, 256 and 1024 CPUs, host-pm-exporter
 beside node_exporter pointed at the same trees, alternating in one run.  By hand:
 
     .venv/bin/python tests/bench/cpu_scaling.py [--seconds 5] [--rounds 3] [--cpus 2,64,256,1024]

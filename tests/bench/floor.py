@@ -45,10 +45,12 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "exporter"))
 
-from host_pm_exporter import hostfs, snapshot
-from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter import hostfs, reading
+from host_pm_exporter.cli import parse_config
 from host_pm_exporter.collectors import REGISTRY
-from host_pm_exporter.render.families import encode
+from host_pm_exporter.facts import ScrapeFacts
+from host_pm_exporter.families import encode
+from host_pm_exporter.wiring import make_exposition
 from host_pm_exporter.workers import Workers
 from tests.bench.scrape_cadence import Client
 from tests.bench.scrape_latency import EXPORTER, NODE_EXPORTER_FLAGS, free_port, start, wrk
@@ -115,7 +117,7 @@ def reading_paths(argv: list[str]) -> list[str]:
     config = parse_config(argv)
     hostfs._open = recording
     try:
-        snapshot._Reading(config.snapshot, snapshot.Scrape(config.snapshot.fs), snapshot.Watchdog()).run()
+        reading._FileReading(config.snapshot, ScrapeFacts(config.snapshot.fs), reading.Watchdog()).run()
     finally:
         hostfs._open = real
     return paths
@@ -212,7 +214,7 @@ def measure(args: argparse.Namespace, argv: list[str], node_argv: list[str]) -> 
 
     paths = reading_paths(argv)
     config = parse_config(argv)
-    registry = make_registry(config)
+    registry = make_exposition(config)
     plan = registry.plan(None)
     snap = registry.readings.read(plan.collectors, plan.probes)
     families = registry.render(plan, snap)
@@ -224,14 +226,14 @@ def measure(args: argparse.Namespace, argv: list[str], node_argv: list[str]) -> 
         took = []
         for _ in range(max(10, args.runs // 4)):
             time.sleep(0.002)
-            one = snapshot._Reading(config.snapshot, snapshot.Scrape(config.snapshot.fs), snapshot.Watchdog())
+            one = reading._FileReading(config.snapshot, ScrapeFacts(config.snapshot.fs), reading.Watchdog())
             start = time.perf_counter()
             one.run()
             took.append(time.perf_counter() - start)
         return statistics.median(took) * 1e3
 
     def back_to_back() -> None:
-        snapshot._Reading(config.snapshot, snapshot.Scrape(config.snapshot.fs), snapshot.Watchdog()).run()
+        reading._FileReading(config.snapshot, ScrapeFacts(config.snapshot.fs), reading.Watchdog()).run()
 
     rows: list[tuple[str, float | None]] = [
         (f"C loop over the reading's {len(paths)} opens", c_floor(paths, args.runs)),

@@ -9,7 +9,7 @@ Without ``--cpus`` or ``--root`` this host's /proc and /sys are read; with
 temporary directory, with ``--root DIR`` a tree already there, and read through
 ``--path.procfs``/``--path.sysfs``/``--path.rootfs``.  Every collector of the
 registry is enabled; of the probes only the kernel's.  Printed: the median and the
-least time over the runs (each a fresh `Scrape`: nothing is kept between readings;
+least time over the runs (each a fresh `ScrapeFacts`: nothing is kept between readings;
 on a busy machine the least is the steadier).  ``--profile N`` then profiles as many
 runs again and prints cProfile's N costliest functions by own time.
 """
@@ -29,14 +29,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from host_pm_exporter import hostfs, snapshot
+from host_pm_exporter import hostfs
 from host_pm_exporter.cli import parse_config
 from host_pm_exporter.collectors import REGISTRY
+from host_pm_exporter.facts import ScrapeFacts
+from host_pm_exporter.reading import Watchdog, _FileReading
 
 
-def reading(argv: list[str]) -> snapshot._Reading:
+def reading(argv: list[str]) -> _FileReading:
     config = parse_config([*argv, "--pm.probes=kernel", *(f"--collector.{c.name}" for c in REGISTRY)])
-    return snapshot._Reading(config.snapshot, snapshot.Scrape(config.snapshot.fs), snapshot.Watchdog())
+    return _FileReading(config.snapshot, ScrapeFacts(config.snapshot.fs), Watchdog())
 
 
 def count_opens(argv: list[str]) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Scrape latency at a scrape cadence, host-pm-exporter beside node_exporter, from one
+"""ScrapeFacts latency at a scrape cadence, host-pm-exporter beside node_exporter, from one
 run.  By hand (needs prometheus-node-exporter):
 
     .venv/bin/python tests/bench/scrape_cadence.py [--gaps 0,0.05,0.5,2] [--scrapes 60]

@@ -1,18 +1,43 @@
-"""Metrics of the ``cpu`` collector (identity per kind of CPU, flags, fingerprint,
-x86-64 level) and of the ``vulnerabilities`` collector (bugs and vulnerabilities)."""
+"""The ``cpu`` collector: CPU identity per kind of CPU, the features fingerprint, the
+x86-64 level, the flag count, and the flags themselves when asked for
+(``--collector.cpu.flags-include``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import argparse
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from host_pm_exporter.readers.cpu import CpuFacts, SecurityFacts
-from host_pm_exporter.render.families import Family, Gauge, Info
-from host_pm_exporter.render.options import RenderOptions
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.facts import ScrapeFacts
+from host_pm_exporter.families import Family, Gauge, Info
+from host_pm_exporter.readers.cpu import CpuFacts, cpu_facts
 
 INFO_LABELS = ["arch", "vendor", "model_name", "family", "model", "stepping", "microcode", "core_type"]
 
 
-def cpu(facts: CpuFacts | None, options: RenderOptions) -> Iterator[Family]:
+@dataclass(frozen=True)
+class FlagFilter:
+    """Which CPU flags get a host_cpu_flag_info series: those the include regex matches
+    in full, less those the exclude regex matches."""
+
+    include: re.Pattern[str]
+    exclude: re.Pattern[str] | None = None
+
+    def shows(self, flag: str) -> bool:
+        return bool(self.include.fullmatch(flag)) and not (self.exclude and self.exclude.fullmatch(flag))
+
+
+def gather(facts: ScrapeFacts) -> CpuFacts | None:
+    info = facts.cpuinfo()
+    if info is None:
+        return None
+    return cpu_facts(info, facts.core_types())
+
+
+def families(facts: CpuFacts | None, shown: FlagFilter | None = None) -> Iterator[Family]:
     if facts is None:  # no /proc/cpuinfo
         return
     info = Info(
@@ -29,7 +54,7 @@ def cpu(facts: CpuFacts | None, options: RenderOptions) -> Iterator[Family]:
         )  # fmt: skip
     yield info
 
-    if options.flags_include is not None:  # one series per flag: 100-200 on x86, so asked for
+    if shown is not None:  # one series per flag: 100-200 on x86, so asked for
         flags = Info(
             "host_cpu_flag",
             "A CPU feature flag any CPU of the host has (only with --collector.cpu.flags-include; "
@@ -37,7 +62,7 @@ def cpu(facts: CpuFacts | None, options: RenderOptions) -> Iterator[Family]:
             labels=["flag"],
         )
         for flag in sorted(facts.flags):
-            if options.show_flag(flag):
+            if shown.shows(flag):
                 flags.add_metric([flag], {})
         yield flags
 
@@ -59,19 +84,50 @@ def cpu(facts: CpuFacts | None, options: RenderOptions) -> Iterator[Family]:
         )
 
 
-def vulnerabilities(facts: SecurityFacts, _options: RenderOptions) -> Iterator[Family]:
-    if facts.bugs:
-        bugs = Info("host_cpu_bug", "A CPU bug the kernel knows of (cpuinfo 'bugs').", labels=["bug"])
-        for bug in sorted(facts.bugs):
-            bugs.add_metric([bug], {})
-        yield bugs
-    if facts.vulnerabilities:
-        vulns = Info(
-            "host_cpu_vulnerability",
-            "Status of a CPU vulnerability (not_affected, mitigated, vulnerable, unknown) and "
-            "the kernel's words, from /sys/devices/system/cpu/vulnerabilities.",
-            labels=["vulnerability", "status", "detail"],
-        )
-        for vuln in facts.vulnerabilities:
-            vulns.add_metric([vuln.name, vuln.status, vuln.detail], {})
-        yield vulns
+def _regex(value: str) -> re.Pattern[str]:
+    try:
+        return re.compile(value)
+    except re.error as err:
+        raise argparse.ArgumentTypeError(f"invalid regex {value!r}: {err}") from None
+
+
+def add_flags(add: Callable[..., Any]) -> None:
+    add(
+        "--collector.cpu.flags-include",
+        dest="flags_include",
+        type=_regex,
+        default=None,
+        help="show the CPU flags matching this regex as host_cpu_flag_info ('.*': all; default: none)",
+    )
+    add(
+        "--collector.cpu.flags-exclude",
+        dest="flags_exclude",
+        type=_regex,
+        default=None,
+        help="of the flags --collector.cpu.flags-include shows, leave out those matching this regex",
+    )
+
+
+def configure(args: argparse.Namespace) -> Callable[[CpuFacts | None], Iterable[Family]]:
+    include: re.Pattern[str] | None = args.flags_include
+    if include is None:
+        return families
+    only = FlagFilter(include, args.flags_exclude)
+    return lambda facts: families(facts, only)
+
+
+COLLECTOR = Collector(
+    "cpu",
+    "CPU identity per kind, features fingerprint, x86-64 level, flag count (flags: --collector.cpu.flags-include)",
+    gather=gather,
+    families=families,
+    metrics=(
+        "host_cpu_info",
+        "host_cpu_flag_info",
+        "host_cpu_flags",
+        "host_cpu_features_info",
+        "host_cpu_x86_64_level",
+    ),
+    flags=add_flags,
+    configure=configure,
+)

@@ -1,14 +1,12 @@
-"""Metrics of the ``dvfs``, ``idle`` and ``suspend`` collectors."""
+"""The ``dvfs`` collector: cpufreq driver, governors, EPP, frequency limits, boost."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from host_pm_exporter.readers.dvfs import DvfsFacts
-from host_pm_exporter.readers.idle import IdleFacts
-from host_pm_exporter.readers.suspend import SuspendStats
-from host_pm_exporter.render.families import Counter, Family, Gauge, Info
-from host_pm_exporter.render.options import RenderOptions
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.families import Family, Gauge, Info
+from host_pm_exporter.readers.dvfs import DvfsFacts, read_dvfs
 
 
 def _info(name: str, text: str, label: str, value: str | None) -> Iterator[Family]:
@@ -18,7 +16,7 @@ def _info(name: str, text: str, label: str, value: str | None) -> Iterator[Famil
         yield family
 
 
-def dvfs(facts: DvfsFacts | None, _options: RenderOptions) -> Iterator[Family]:
+def families(facts: DvfsFacts | None) -> Iterator[Family]:
     if facts is None:  # no cpufreq
         return
     yield from _info("host_cpufreq_driver", "The cpufreq scaling driver.", "driver", facts.driver)
@@ -63,47 +61,20 @@ def dvfs(facts: DvfsFacts | None, _options: RenderOptions) -> Iterator[Family]:
         yield status
 
 
-def idle(facts: IdleFacts, _options: RenderOptions) -> Iterator[Family]:
-    yield from _info("host_cpuidle_driver", "The cpuidle driver (intel_idle, acpi_idle, ...).", "driver", facts.driver)
-    yield from _info(
-        "host_cpuidle_governor", "The cpuidle governor (menu, teo, ladder, haltpoll).", "governor", facts.governor
-    )
-    if facts.states:
-        latency = Gauge(
-            "host_cpuidle_state_exit_latency_seconds", "Exit latency of a CPU idle state.", labels=["state"]
-        )
-        residency = Gauge(
-            "host_cpuidle_state_target_residency_seconds", "Target residency of a CPU idle state.", labels=["state"]
-        )
-        disabled = Gauge(
-            "host_cpuidle_state_disabled", "Whether the idle state is disabled (on the CPU read).", labels=["state"]
-        )
-        for state in facts.states:
-            latency.add_metric([state.name], state.exit_latency_us / 1e6)
-            residency.add_metric([state.name], state.target_residency_us / 1e6)
-            disabled.add_metric([state.name], float(state.disabled))
-        yield latency
-        yield residency
-        yield disabled
-
-
-def suspend(stats: SuspendStats, _options: RenderOptions) -> Iterator[Family]:
-    if stats.success is not None:
-        yield Counter("host_pm_suspend_success", "Successful suspends since boot.", value=stats.success)
-    if stats.fail is not None:
-        yield Counter("host_pm_suspend_failures", "Failed suspends since boot.", value=stats.fail)
-    if stats.step_failures:
-        steps = Counter(
-            "host_pm_suspend_step_failures", "Suspend failures since boot by the step that failed.", labels=["step"]
-        )
-        for step, count in stats.step_failures.items():
-            steps.add_metric([step], count)
-        yield steps
-    if stats.last_failed_step:
-        family = Info(
-            "host_pm_suspend_last_failed",
-            "The step (and device) of the last failed suspend.",
-            labels=["step", "device"],
-        )
-        family.add_metric([stats.last_failed_step, stats.last_failed_device or ""], {})
-        yield family
+COLLECTOR = Collector(
+    "dvfs",
+    "cpufreq: driver, CPUs per governor and EPP, frequency limits, boost, p-state mode",
+    gather=lambda facts: read_dvfs(facts.fs, facts.kind_of(), facts.online_or_empty()),
+    families=families,
+    metrics=(
+        "host_cpufreq_driver_info",
+        "host_cpufreq_governor_cpus",
+        "host_cpufreq_epp_cpus",
+        "host_cpufreq_hardware_min_hertz",
+        "host_cpufreq_hardware_max_hertz",
+        "host_cpufreq_scaling_min_hertz",
+        "host_cpufreq_scaling_max_hertz",
+        "host_cpufreq_boost_enabled",
+        "host_cpufreq_pstate_status_info",
+    ),
+)

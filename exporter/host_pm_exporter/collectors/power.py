@@ -1,16 +1,17 @@
-"""Metrics of the `power` and `lockdown` collectors."""
+"""The ``power`` collector: the sleep states the kernel supports (the decision table)
+and the raw mode lists of /sys/power."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.families import Family, Gauge, Info
 from host_pm_exporter.readers.power import ModeList, PowerFacts
-from host_pm_exporter.render.families import Family, Gauge, Info
-from host_pm_exporter.render.options import RenderOptions
 from host_pm_exporter.sleep import STATES, supported_states
 
 
-def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Family]:
+def families(facts: PowerFacts) -> Iterator[Family]:
     supported = supported_states(facts)
     family = Gauge(
         "host_pm_supported",
@@ -54,20 +55,23 @@ def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Family]:
         )
 
 
-def lockdown(levels: ModeList | None, _options: RenderOptions) -> Iterator[Family]:
-    if levels is None:  # no lockdown LSM on this kernel
-        return
-    family = Info(
-        "host_pm_lockdown",
-        "The kernel lockdown level from /sys/kernel/security/lockdown; anything but 'none' forbids hibernation.",
-        labels=["level"],
-    )
-    family.add_metric([levels.selected or ""], {})
-    yield family
-
-
 def _modes(name: str, documentation: str, modes: ModeList) -> Family:
     family = Info(name, documentation, labels=["mode", "default"])
     for mode in modes.modes:
         family.add_metric([mode, "true" if mode == modes.selected else "false"], {})
     return family
+
+
+COLLECTOR = Collector(
+    "power",
+    "sleep states from /sys/power: host_pm_supported and the raw mode lists",
+    gather=lambda facts: facts.power(),
+    families=families,
+    metrics=(
+        "host_pm_supported",
+        "host_pm_kernel_state_info",
+        "host_pm_mem_sleep_mode_info",
+        "host_pm_hibernation_mode_info",
+        "host_pm_wakealarm_supported",
+    ),
+)

@@ -1,16 +1,16 @@
-"""Metrics of the ``readiness`` and ``wake`` collectors."""
+"""The ``readiness`` collector: whether each sleep state can be used now, and why not."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from host_pm_exporter.readers.wake import WakeFacts
-from host_pm_exporter.render.families import Family, Gauge, Info
-from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.sleep import STATES, Readiness
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.families import Family, Gauge, Info
+from host_pm_exporter.readers.readiness import read_readiness
+from host_pm_exporter.sleep import STATES, Readiness, readiness
 
 
-def readiness(data: Readiness, _options: RenderOptions) -> Iterator[Family]:
+def families(data: Readiness) -> Iterator[Family]:
     ready = Gauge(
         "host_pm_ready",
         "Whether the sleep state is supported and ready to use now (S4: usable swap with room for "
@@ -74,35 +74,20 @@ def readiness(data: Readiness, _options: RenderOptions) -> Iterator[Family]:
         )
 
 
-def wake(facts: WakeFacts, _options: RenderOptions) -> Iterator[Family]:
-    devices = Gauge(
-        "host_pm_wakeup_devices",
-        "Devices allowed to wake the host (power/wakeup enabled), per subsystem.",
-        labels=["subsystem"],
-    )
-    for subsystem, count in sorted(facts.wakeup_devices.items()):
-        devices.add_metric([subsystem], count)
-    yield devices
-    wol = Info(
-        "host_pm_nic_wol",
-        "A network interface's Wake-on-LAN modes in ethtool letters (g: magic packet; d: disabled), from the "
-        "ethtool ioctl (needs CAP_NET_ADMIN) or, without it, unknown (source sysfs).",
-        labels=["interface", "supported", "enabled", "source"],
-    )
-    switch = Gauge(
-        "host_pm_nic_wakeup_enabled", "A network interface's device power/wakeup switch.", labels=["interface"]
-    )
-    for nic in facts.nics:
-        wol.add_metric([nic.name, nic.wol_supported or "", nic.wol_enabled or "", nic.source], {})
-        if nic.wakeup is not None:
-            switch.add_metric([nic.name], float(nic.wakeup))
-    if facts.nics:
-        yield wol
-    if switch.rows:
-        yield switch
-    yield Gauge(
-        "host_pm_wake_capable",
-        "Whether something can wake the host from sleep: an RTC wake alarm, or a NIC that wakes on a magic "
-        "packet (ethtool 'g'; power/wakeup enabled where the modes are unknown).",
-        value=float(facts.wake_capable),
-    )
+COLLECTOR = Collector(
+    "readiness",
+    "host_pm_ready: swap for hibernation, resume target, EFI boot, with the reasons",
+    gather=lambda facts: readiness(facts.power(), facts.lockdown(), read_readiness(facts.fs)),
+    families=families,
+    metrics=(
+        "host_pm_ready",
+        "host_pm_not_ready_reason_info",
+        "host_pm_swap_device_info",
+        "host_pm_swap_free_bytes",
+        "host_pm_hibernation_required_bytes",
+        "host_pm_resume_configured",
+        "host_pm_resume_offset_pages",
+        "host_pm_efi_boot",
+        "host_pm_image_size_bytes",
+    ),
+)

@@ -1,16 +1,15 @@
-"""Metrics of the ``virt`` and ``identity`` collectors."""
+"""The ``virt`` collector: hardware virtualization, /dev/kvm, nested KVM, IOMMU, hypervisor."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from host_pm_exporter.readers.identity import HostIdentity
-from host_pm_exporter.readers.virt import VirtFacts
-from host_pm_exporter.render.families import Family, Gauge, Info
-from host_pm_exporter.render.options import RenderOptions
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.families import Family, Gauge, Info
+from host_pm_exporter.readers.virt import VirtFacts, read_virt
 
 
-def virt(facts: VirtFacts, _options: RenderOptions) -> Iterator[Family]:
+def families(facts: VirtFacts) -> Iterator[Family]:
     if facts.extensions_known:
         yield Gauge(
             "host_virt_hardware_supported",
@@ -48,13 +47,18 @@ def virt(facts: VirtFacts, _options: RenderOptions) -> Iterator[Family]:
         yield hypervisor
 
 
-def identity(ident: HostIdentity | None, _options: RenderOptions) -> Iterator[Family]:
-    if ident is None:
-        return
-    family = Info(
-        "host_uuid",
-        "The host UUID as libvirt finds it; source is dmi (SMBIOS product_uuid) or machine-id.",
-        labels=["uuid", "source"],
-    )
-    family.add_metric([ident.uuid, ident.source], {})
-    yield family
+COLLECTOR = Collector(
+    "virt",
+    "hardware virtualization, /dev/kvm, nested KVM, IOMMU groups, hypervisor",
+    gather=lambda facts: read_virt(facts.fs, facts.cpuinfo_or_none()),
+    families=families,
+    metrics=(
+        "host_virt_hardware_supported",
+        "host_virt_extension_info",
+        "host_virt_kvm_device_present",
+        "host_virt_kvm_nested",
+        "host_virt_iommu_groups",
+        "host_virt_guest",
+        "host_virt_hypervisor_info",
+    ),
+)

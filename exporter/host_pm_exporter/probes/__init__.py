@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from host_pm_exporter.logs import Once
+from host_pm_exporter.logs import Failures
 
 PROBES = ("kernel", "logind", "pm-utils")
 
@@ -37,14 +37,4 @@ class ProbeResult:
         return self.error is None
 
 
-class _ProbeFailures:
-    """A probe failure is a warning the first time per (probe, reason class), then debug."""
-
-    def __init__(self) -> None:
-        self._once = Once(log)
-
-    def failure(self, probe: str, reason: str) -> None:
-        self._once.log("probe failed", probe, reason, probe=probe, reason=reason)
-
-
-once = _ProbeFailures()
+failures = Failures(log, "probe failed", "probe")

@@ -19,7 +19,7 @@ from jeepney.io.blocking import DBusConnection, DBusConnectionBase, Proxy, prep_
 from jeepney.io.common import MessageFilters
 from jeepney.wrappers import DBusErrorResponse
 
-from host_pm_exporter.probes import ProbeResult, once
+from host_pm_exporter.probes import ProbeResult, failures
 
 METHODS = {
     "suspend": "CanSuspend",
@@ -45,7 +45,7 @@ def run(timeout: float, address: str | None = None) -> ProbeResult:
         result.error = f"{type(err).__name__}: {err}"
     result.duration = time.monotonic() - start
     if result.error is not None:
-        once.failure("logind", result.error)
+        failures.log("logind", result.error)
     return result
 
 

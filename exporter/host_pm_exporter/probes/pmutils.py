@@ -67,7 +67,7 @@ import threading
 import time
 from typing import Literal
 
-from host_pm_exporter.probes import ProbeResult, once
+from host_pm_exporter.probes import ProbeResult, failures
 
 DEFAULT_PATH = "/usr/bin/pm-is-supported"
 OPERATIONS = {
@@ -171,7 +171,7 @@ def run(path: str, timeout: float, way: Way = "auto") -> ProbeResult:
     result.error = _run(path, timeout, way, start, result)
     result.duration = time.monotonic() - start
     if result.error is not None:
-        once.failure("pm-utils", result.error)
+        failures.log("pm-utils", result.error)
     return result
 
 

@@ -9,8 +9,7 @@ first 16 hex digits.  It covers every flag of every CPU, whatever the metric fil
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from host_pm_exporter.digest import sha256
+from hashlib import sha256
 
 # x86-64 psABI micro-architecture levels, by /proc/cpuinfo flag names.
 # (pni is SSE3; abm carries LZCNT; osxsave is implied by xsave being listed and used.)

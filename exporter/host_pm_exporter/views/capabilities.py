@@ -1,8 +1,9 @@
 """The host's capabilities as libvirt writes them (``virsh capabilities``, the
 ``<host>`` part; see libvirt's docs/formatcaps.rst), built from one scrape's facts.
 
-Every fact comes from the scrape's sections (the collectors' facts) or from the
-readers through the same `Scrape`; a section that is missing (collector disabled)
+Every fact comes from the reading's sections: the collectors' facts, and the
+per-CPU ids, cache banks and page sizes that `HOST_DETAILS` gathers in the same
+reading (under the same deadline).  A section that is missing (collector disabled)
 or failed leaves its part of the XML out, as a failed collector leaves out its
 metrics.  The text is shaped as libvirt prints it: no XML declaration, two-space
 indents, single-quoted attributes, a blank line around ``<host>``.
@@ -38,45 +39,45 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TypeVar
 
-from host_pm_exporter.hostfs import ReadError
-from host_pm_exporter.readers import ParseError
+from host_pm_exporter.collectors.base import Collector
+from host_pm_exporter.collectors.cache import COLLECTOR as CACHE
+from host_pm_exporter.collectors.cpu import COLLECTOR as CPU
+from host_pm_exporter.collectors.identity import COLLECTOR as IDENTITY
+from host_pm_exporter.collectors.numa import COLLECTOR as NUMA
+from host_pm_exporter.collectors.power import COLLECTOR as POWER
+from host_pm_exporter.collectors.readiness import COLLECTOR as READINESS
+from host_pm_exporter.collectors.topology import COLLECTOR as TOPOLOGY
+from host_pm_exporter.collectors.virt import COLLECTOR as VIRT
+from host_pm_exporter.facts import HOST_DETAILS, HostDetails, HostSnapshot
 from host_pm_exporter.readers.cpuinfo import CpuEntry, CpuInfo
-from host_pm_exporter.readers.cpus import (
-    CacheBank,
-    CpuIds,
-    base_page_kib,
-    read_cache_banks,
-    read_cpu_ids,
-    read_hugepage_sizes,
-)
+from host_pm_exporter.readers.cpus import CacheBank, CpuIds
 from host_pm_exporter.readers.numa import NumaNode
-from host_pm_exporter.render import libvirt_features as lv
-from host_pm_exporter.sleep import Readiness, supported_states
-from host_pm_exporter.snapshot import HostSnapshot, Scrape
+from host_pm_exporter.sleep import supported_states
+from host_pm_exporter.views import libvirt_features as lv
 
 _CACHE_TYPES = {"Unified": "both", "Data": "data", "Instruction": "code"}
 _UNITS = (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
-_FAILED = (ReadError, ParseError)
+T = TypeVar("T")
 
 
-def capabilities_xml(snapshot: HostSnapshot, scrape: Scrape) -> bytes:
+def capabilities_xml(snapshot: HostSnapshot) -> bytes:
     """``<capabilities><host>...</host></capabilities>`` in UTF-8, without an XML
-    declaration (libvirt prints none), for the scrape that built `snapshot`."""
-    facts = _Facts(snapshot, scrape)
+    declaration (libvirt prints none), of a reading that took `HOST_DETAILS`."""
+    facts = _Facts(snapshot)
     out = _Writer()
     out.open("capabilities")
     out.blank()
     out.open("host")
-    identity = facts.data("identity")
-    if identity is not None:
-        out.leaf("uuid", text=identity.uuid)
+    uuid = facts.data(IDENTITY)
+    if uuid is not None:
+        out.leaf("uuid", text=uuid.uuid)
     _cpu(out, facts)
     _power(out, facts)
-    virt = facts.data("virt")
-    if virt is not None:
-        out.leaf("iommu", support="yes" if virt.iommu_groups > 0 else "no")
+    virt_facts = facts.data(VIRT)
+    if virt_facts is not None:
+        out.leaf("iommu", support="yes" if virt_facts.iommu_groups > 0 else "no")
     _cells(out, facts)
     _cache(out, facts)
     out.close("host")
@@ -86,57 +87,64 @@ def capabilities_xml(snapshot: HostSnapshot, scrape: Scrape) -> bytes:
 
 
 class _Facts:
-    """The snapshot's sections and the per-CPU reads, each read once."""
+    """The reading's sections: the collectors' facts and the host details."""
 
-    def __init__(self, snapshot: HostSnapshot, scrape: Scrape) -> None:
+    def __init__(self, snapshot: HostSnapshot) -> None:
         self.snapshot = snapshot
-        self.scrape = scrape
-        self.fs = scrape.fs
-        self._ids: list[CpuIds] | None = None
-        self._ids_read = False
+        section = snapshot.sections.get(HOST_DETAILS.name)
+        self.details: HostDetails | None = section.data if section is not None and section.ok else None
 
-    def data(self, name: str) -> Any:
-        section = self.snapshot.sections.get(name)
-        return section.data if section is not None and section.ok else None
+    def data(self, collector: Collector[T]) -> T | None:
+        return collector.of(self.snapshot)
+
+    def _info(self) -> CpuInfo | None:
+        return self.details.cpuinfo if self.details is not None else None
 
     def cpuinfo(self) -> CpuInfo | None:
-        return self.scrape.cpuinfo_or_none() if self.data("cpu") is not None else None
+        return self._info() if self.data(CPU) is not None else None
 
     def arch(self) -> str:
         """libvirt's name of the architecture: cpuinfo's, else the running kernel's,
         else this process's (the exporter runs on the host it describes)."""
-        cpu = self.data("cpu")
-        info = self.scrape.cpuinfo_or_none()
-        arch = (cpu.arch if cpu is not None else "") or (info.arch if info is not None else "")
-        arch = arch or self.fs.running_machine() or os.uname().machine
+        cpu_facts = self.data(CPU)
+        info = self._info()
+        arch = (cpu_facts.arch if cpu_facts is not None else "") or (info.arch if info is not None else "")
+        arch = arch or (self.details.machine if self.details is not None else None) or os.uname().machine
         return lv.ARCH_NAMES.get(arch, arch)
 
+    def base_page_kib(self) -> int:
+        """The system page size in KiB (see `readers.cpus.base_page_kib`)."""
+        arch = self.arch()
+        known = self.details.base_page_kib if self.details is not None else {}
+        return next((kib for name, kib in known.items() if lv.ARCH_NAMES.get(name, name) == arch), 4)
+
+    def hugepage_sizes(self) -> list[int]:
+        return self.details.hugepage_sizes if self.details is not None else []
+
+    def cache_banks(self) -> list[CacheBank] | None:
+        return self.details.cache_banks if self.details is not None else None
+
     def online(self) -> frozenset[int]:
-        topology = self.data("topology")
-        return topology[0].online if topology is not None else frozenset()
+        counted = self.data(TOPOLOGY)
+        return counted[0].online if counted is not None else frozenset()
 
     def present(self) -> frozenset[int]:
-        topology = self.data("topology")
-        return topology[0].present if topology is not None else frozenset()
+        counted = self.data(TOPOLOGY)
+        return counted[0].present if counted is not None else frozenset()
 
     def cpu_ids(self) -> list[CpuIds] | None:
         """Every online CPU's ids; ``None`` without topology facts or when they
         cannot be read."""
-        if not self._ids_read:
-            self._ids_read = True
-            if self.online():
-                try:
-                    self._ids = read_cpu_ids(self.fs, self.online())
-                except _FAILED:
-                    self._ids = None
-        return self._ids
+        if not self.online() or self.details is None:
+            return None
+        return self.details.cpu_ids
 
     def nodes(self) -> list[NumaNode]:
         """The NUMA nodes; one node of every CPU where the kernel has none (libvirt
         then fakes one cell too)."""
-        numa = self.data("numa")
-        if numa:
-            return list(numa)
+        nodes = self.data(NUMA)
+        if nodes:
+            return list(nodes)
         online = self.online()
         return [NumaNode(0, online, None)] if online else []
 
@@ -161,11 +169,8 @@ def _cpu(out: _Writer, facts: _Facts) -> None:
         out.leaf("topology", sockets=str(sockets), dies="1", cores=str(cores), threads=str(threads))
     for name in features:
         out.leaf("feature", name=name)
-    base = base_page_kib(facts.fs, arch)
-    try:
-        sizes = set(read_hugepage_sizes(facts.fs))
-    except _FAILED:
-        sizes = set()
+    base = facts.base_page_kib()
+    sizes = set(facts.hugepage_sizes())
     sizes |= {size // 1024 for node in facts.nodes() for size in node.hugepages}
     for size in [base, *sorted(sizes - {base})]:
         out.leaf("pages", unit="KiB", size=str(size))
@@ -256,18 +261,21 @@ def _cpu_topology(facts: _Facts, arch: str) -> tuple[int, int, int] | None:
 
 
 def _power(out: _Writer, facts: _Facts) -> None:
-    power = facts.data("power")
-    readiness: Readiness | None = facts.data("readiness")
-    if power is None and readiness is None:
+    kernel = facts.data(POWER)
+    ready = facts.data(READINESS)
+    if kernel is not None:
+        s3 = supported_states(kernel)["S3"]
+    elif ready is not None:
+        s3 = ready.ready["S3"]
+    else:
         return
-    s3 = supported_states(power)["S3"] if power is not None else readiness.ready["S3"]  # type: ignore[union-attr]
     targets = []
     if s3:
         targets.append("suspend_mem")
-    if readiness is not None:
-        if readiness.ready["S4"] is True:
+    if ready is not None:
+        if ready.ready["S4"] is True:
             targets.append("suspend_disk")
-        if readiness.ready["hybrid"] is True:
+        if ready.ready["hybrid"] is True:
             targets.append("suspend_hybrid")
     if not targets:
         out.leaf("power_management")
@@ -283,7 +291,7 @@ def _cells(out: _Writer, facts: _Facts) -> None:
     if not nodes:
         return
     by_cpu = {i.cpu: i for i in facts.cpu_ids() or ()}
-    base = base_page_kib(facts.fs, facts.arch())
+    base = facts.base_page_kib()
     out.open("topology")
     out.open("cells", num=str(len(nodes)))
     for node in nodes:
@@ -323,11 +331,10 @@ def _cells(out: _Writer, facts: _Facts) -> None:
 
 
 def _cache(out: _Writer, facts: _Facts) -> None:
-    if facts.data("cache") is None or not facts.online():
+    if facts.data(CACHE) is None or not facts.online():
         return
-    try:
-        banks: list[CacheBank] = read_cache_banks(facts.fs, facts.online())
-    except _FAILED:
+    banks = facts.cache_banks()
+    if banks is None:
         return
     banks = [b for b in banks if b.type in _CACHE_TYPES]
     if not banks:

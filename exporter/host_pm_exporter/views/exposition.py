@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from host_pm_exporter import __version__
-from host_pm_exporter.render import probes
-from host_pm_exporter.render.families import AnyFamily, Family, Gauge, Info, encode
-from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.snapshot import HostSnapshot, Pending, Section
+from host_pm_exporter.facts import Gatherer, HostSnapshot, Section
+from host_pm_exporter.families import AnyFamily, Family, Gauge, Info, encode
+from host_pm_exporter.reading import Reading
+from host_pm_exporter.views import probes
 
 log = logging.getLogger("host_pm_exporter.render")
 
@@ -39,22 +39,26 @@ class SectionRenderer(Protocol):
     @property
     def metrics(self) -> tuple[str, ...]: ...
 
-    def render_section(self, section: Section[Any], options: RenderOptions) -> Iterable[Family]: ...
+    def render_section(self, section: Section[Any]) -> Iterable[Family]: ...
 
 
 class Reader(Protocol):
-    """Where readings of the host come from (`snapshot.Readings`)."""
+    """Where readings of the host come from (`reading.SharedReadings`)."""
 
-    def start(self, collectors: Sequence[Any], probes: tuple[str, ...]) -> Pending: ...
+    def start(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> Reading: ...
 
-    def read(self, collectors: Sequence[Any], probes: tuple[str, ...]) -> HostSnapshot: ...
+    def read(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> HostSnapshot: ...
+
+
+class Collector(SectionRenderer, Gatherer, Protocol):
+    """A collector as a scrape plans, reads and renders it."""
 
 
 @dataclass(frozen=True)
 class Plan:
     """What one scrape reads and shows."""
 
-    collectors: tuple[Any, ...]
+    collectors: tuple[Collector, ...]
     probes: tuple[str, ...]
     names: frozenset[str] | None  # the name[] filter, if any
 
@@ -73,15 +77,15 @@ class Exposition:
     def __init__(
         self,
         readings: Reader,
-        collectors: Sequence[SectionRenderer],
+        collectors: Sequence[Collector],
         probes: tuple[str, ...],
-        options: RenderOptions | None = None,
+        durations: bool = False,
         runtime: Sequence[RuntimeCollector] = (),
     ) -> None:
         self.readings = readings
         self._collectors = tuple(collectors)
         self._probes = probes
-        self._options = options or RenderOptions()
+        self._durations = durations
         self._runtime = tuple(runtime)
 
     def plan(self, names: Iterable[str] | None = None) -> Plan:
@@ -101,7 +105,7 @@ class Exposition:
         out: list[AnyFamily] = []
         for runtime in self._runtime:
             out.extend(runtime.collect())
-        out.extend(render(snap, plan.collectors, self._options))
+        out.extend(render(snap, plan.collectors, self._durations))
         return out if plan.names is None else only(out, plan.names)
 
     def families(self, names: Iterable[str] | None = None) -> list[AnyFamily]:
@@ -133,12 +137,9 @@ def only(families: Iterable[AnyFamily], names: frozenset[str]) -> list[AnyFamily
     return out
 
 
-def render(
-    snap: HostSnapshot, collectors: Sequence[SectionRenderer], options: RenderOptions | None = None
-) -> list[Family]:
+def render(snap: HostSnapshot, collectors: Sequence[SectionRenderer], durations: bool = False) -> list[Family]:
     """Every family of one reading: each collector's section, the probes, the
     exporter's own."""
-    options = options or RenderOptions()
     out: list[Family] = []
     success = Gauge(
         "host_exporter_collector_success",
@@ -158,17 +159,27 @@ def render(
         ok = section.ok
         if ok:
             try:
-                out.extend(list(collector.render_section(section, options)))
+                out.extend(list(collector.render_section(section)))
             except Exception:  # a renderer bug costs its collector, not the scrape
                 log.exception("rendering failed", extra={"collector": name})
                 ok = False
         success.add_metric([name], float(ok))
         duration.add_metric([name], section.duration)
-    out.extend(probes.probes(snap.probes, options.durations))
+    out.extend(probes.probes(snap.probes, durations))
     out.append(success)
-    if options.durations:
+    if durations:
         out.append(duration)
     build = Info("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
     build.add_metric([__version__], {})
     out.append(build)
     return out
+
+
+def metric_table(collectors: Sequence[SectionRenderer]) -> str:
+    """The README's metric -> collector table, in Markdown."""
+    rows = ["| metric | from |", "|---|---|"]
+    for spec in collectors:
+        rows += [f"| `{metric}` | `{spec.name}` |" for metric in spec.metrics]
+    rows += [f"| `{metric}` | the probes (`--pm.probes`) |" for metric in probes.PROBE_METRICS]
+    rows += [f"| `{metric}` | the exporter itself |" for metric in EXPORTER_METRICS]
+    return "\n".join(rows) + "\n"

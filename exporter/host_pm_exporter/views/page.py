@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 
 from host_pm_exporter import __version__
-from host_pm_exporter.render.report import LABEL, Report
+from host_pm_exporter.views.report import LABEL, Report
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:52em;margin:1em auto;padding:0 .8em;line-height:1.4}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.35em .4em;text-align:left;

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from host_pm_exporter.families import Family, Gauge, Info
 from host_pm_exporter.probes import ProbeResult
-from host_pm_exporter.render.families import Family, Gauge, Info
 from host_pm_exporter.sleep import OPERATIONS
 
 PROBE_METRICS = (

@@ -4,11 +4,17 @@ in words, beside each probe's answer; used by the status page and ``--explain``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from host_pm_exporter.collectors.cpu import COLLECTOR as CPU
+from host_pm_exporter.collectors.lockdown import COLLECTOR as LOCKDOWN
+from host_pm_exporter.collectors.numa import COLLECTOR as NUMA
+from host_pm_exporter.collectors.power import COLLECTOR as POWER
+from host_pm_exporter.collectors.readiness import COLLECTOR as READINESS
+from host_pm_exporter.collectors.topology import COLLECTOR as TOPOLOGY
+from host_pm_exporter.collectors.wake import COLLECTOR as WAKE
+from host_pm_exporter.facts import HostSnapshot
 from host_pm_exporter.readers.power import ModeList, PowerFacts
 from host_pm_exporter.sleep import STATES, Readiness, supported_states
-from host_pm_exporter.snapshot import HostSnapshot
 
 # The probes' operation that answers each state (the kernel probe answers them all).
 OPERATION_OF = {"S1": "suspend", "S2idle": "suspend", "S3": "suspend", "S4": "hibernate",
@@ -101,23 +107,19 @@ def why_not_ready(reason: str, readiness: Readiness, lockdown: str | None) -> st
     }.get(reason, reason.replace("_", " "))
 
 
-def _ok(section: Any) -> Any:
-    return section.data if section is not None and section.ok else None
-
-
 def build_report(snap: HostSnapshot) -> Report:
-    power: PowerFacts | None = _ok(snap.sections.get("power"))
-    readiness: Readiness | None = _ok(snap.sections.get("readiness"))
-    lockdown: ModeList | None = _ok(snap.sections.get("lockdown"))
-    supported = supported_states(power) if power is not None else dict.fromkeys(STATES)
+    power_facts = POWER.of(snap)
+    ready = READINESS.of(snap)
+    levels = LOCKDOWN.of(snap)
+    supported = supported_states(power_facts) if power_facts is not None else dict.fromkeys(STATES)
     rows = []
     for state in STATES:
-        row = StateRow(state, supported[state], readiness.ready[state] if readiness is not None else None)
-        if power is not None and supported[state] is False:
-            row.why.append(why_unsupported(state, power))
-        elif readiness is not None:
-            level = lockdown.selected if lockdown is not None else None
-            row.why += [why_not_ready(r, readiness, level) for r in readiness.reasons[state] if r != "not_supported"]
+        row = StateRow(state, supported[state], ready.ready[state] if ready is not None else None)
+        if power_facts is not None and supported[state] is False:
+            row.why.append(why_unsupported(state, power_facts))
+        elif ready is not None:
+            level = levels.selected if levels is not None else None
+            row.why += [why_not_ready(r, ready, level) for r in ready.reasons[state] if r != "not_supported"]
         for probe in snap.probes:
             if probe.probe == "kernel":
                 continue  # the kernel's answer is the supported column itself
@@ -134,22 +136,22 @@ def build_report(snap: HostSnapshot) -> Report:
 
 def _facts(snap: HostSnapshot) -> dict[str, str]:
     facts: dict[str, str] = {}
-    cpu = _ok(snap.sections.get("cpu"))
-    if cpu is not None:
-        names = sorted({kind.model_name or kind.vendor or "unknown" for kind, _core in cpu.kinds})
-        facts["CPU"] = f"{', '.join(names)} ({cpu.arch})"
-    topo = _ok(snap.sections.get("topology"))
+    cpu_facts = CPU.of(snap)
+    if cpu_facts is not None:
+        names = sorted({kind.model_name or kind.vendor or "unknown" for kind, _core in cpu_facts.kinds})
+        facts["CPU"] = f"{', '.join(names)} ({cpu_facts.arch})"
+    topo = TOPOLOGY.of(snap)
     if topo is not None:
         cpus, t = topo
         facts["Topology"] = (f"{t.sockets} socket(s), {t.cores} core(s), {t.threads_per_core} thread(s) per core; "
                              f"{len(cpus.online)} of {len(cpus.possible)} CPUs online")  # fmt: skip
-    numa = _ok(snap.sections.get("numa"))
-    if numa:
-        facts["NUMA"] = f"{len(numa)} node(s)"
-    wake = _ok(snap.sections.get("wake"))
-    if wake is not None:
-        sources = [f"{n} {s}" for s, n in sorted(wake.wakeup_devices.items())]
-        facts["Wake"] = (("RTC wake alarm; " if wake.rtc_wakealarm else "no RTC wake alarm; ")
+    nodes = NUMA.of(snap)
+    if nodes:
+        facts["NUMA"] = f"{len(nodes)} node(s)"
+    wakes = WAKE.of(snap)
+    if wakes is not None:
+        sources = [f"{n} {s}" for s, n in sorted(wakes.wakeup_devices.items())]
+        facts["Wake"] = (("RTC wake alarm; " if wakes.rtc_wakealarm else "no RTC wake alarm; ")
                          + (", ".join(sources) or "no wakeup devices") + " enabled")  # fmt: skip
     return facts
 

@@ -1,0 +1,252 @@
+"""One scrape's facts: what collectors share (each read at most once, its failure
+included), each collector's section, and the snapshot the views render.
+
+Nothing here decides when or on which thread the host is read (that is `reading`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Protocol, TypeVar
+
+from host_pm_exporter.hostfs import HostFS, ReadError
+from host_pm_exporter.logs import Failures
+from host_pm_exporter.probes import ProbeResult
+from host_pm_exporter.readers import ParseError, parse_file, read_word
+from host_pm_exporter.readers.cache import CacheSummary
+from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
+from host_pm_exporter.readers.cpus import (
+    CacheBank,
+    CpuIds,
+    base_page_kib,
+    read_cache_banks,
+    read_cpu_ids,
+    read_hugepage_sizes,
+)
+from host_pm_exporter.readers.power import (
+    ModeList,
+    PowerFacts,
+    SleepFiles,
+    has_rtc_wakealarm,
+    read_lockdown,
+    read_sleep_files,
+)
+from host_pm_exporter.readers.topology import CpuSets, Groups, read_core_types, read_cpu_sets, read_groups
+
+log = logging.getLogger("host_pm_exporter.facts")
+
+T = TypeVar("T")
+
+BAD_INPUT = (ReadError, ParseError)  # the host's files, not our code
+
+
+class ScrapeFacts:
+    """The facts one scrape shares between collectors, each read at most once per
+    scrape and never kept after it.
+
+    Each shared fact is read and remembered on its own, its error included: a broken
+    fact fails exactly the collectors that need it, with the same message for each,
+    and no other.  The ``*_or_none`` forms serve collectors that do without the fact.
+    """
+
+    def __init__(self, fs: HostFS) -> None:
+        self.fs = fs
+        self._memo: dict[str, tuple[Any, BaseException | None]] = {}
+
+    def _once(self, key: str, fn: Callable[[], T]) -> T:
+        if key not in self._memo:
+            try:
+                self._memo[key] = (fn(), None)
+            except BAD_INPUT as err:
+                self._memo[key] = (None, err)
+        value, error = self._memo[key]
+        if error is not None:
+            raise error
+        return value  # type: ignore[no-any-return]
+
+    def machine(self) -> str | None:
+        """The running kernel's machine name (``uname -m`` of the host read)."""
+        return self._once("machine", self.fs.running_machine)
+
+    def cpuinfo(self) -> CpuInfo | None:
+        """/proc/cpuinfo parsed; ``None`` when absent.  Garbage raises."""
+
+        def read() -> CpuInfo | None:
+            fs = self.fs
+            machine = self.machine()
+            byteorder = None if machine else read_word(fs, fs.sys("kernel", "cpu_byteorder"))
+            path = fs.proc("cpuinfo")
+            text = fs.read(path, errors="replace")  # one odd byte in a model name costs nothing
+            return None if text is None else parse_file(path, lambda t: parse_cpuinfo(t, machine, byteorder), text)
+
+        return self._once("cpuinfo", read)
+
+    def cpuinfo_or_none(self) -> CpuInfo | None:
+        """/proc/cpuinfo for collectors that can do without it."""
+        try:
+            return self.cpuinfo()
+        except BAD_INPUT:
+            return None
+
+    def cpu_sets(self) -> CpuSets:
+        return self._once("cpu_sets", lambda: read_cpu_sets(self.fs))
+
+    def sleep_files(self) -> SleepFiles:
+        """/sys/power/state, mem_sleep and disk."""
+        return self._once("sleep_files", lambda: read_sleep_files(self.fs))
+
+    def rtc_wakealarm(self) -> bool:
+        """Whether an RTC under /sys/class/rtc can wake the host."""
+        return self._once("rtc_wakealarm", lambda: has_rtc_wakealarm(self.fs))
+
+    def power(self) -> PowerFacts:
+        """The decision table's inputs: the sleep files and the RTC.  An unreadable RTC
+        leaves the wake alarm unknown and nothing else: it decides suspend-then-hibernate
+        only."""
+        try:
+            rtc: bool | None = self.rtc_wakealarm()
+        except BAD_INPUT:
+            rtc = None
+        return PowerFacts.of(self.sleep_files(), rtc)
+
+    def lockdown(self) -> ModeList | None:
+        return self._once("lockdown", lambda: read_lockdown(self.fs))
+
+    def online_or_empty(self) -> frozenset[int]:
+        try:
+            return self.cpu_sets().online
+        except BAD_INPUT:
+            return frozenset()
+
+    def first_online_cpu(self) -> int | None:
+        """The lowest online CPU; ``None`` on a tree without CPUs.  Raises when the
+        CPU sets cannot be read: which CPU is online is not guessed."""
+        online = self.cpu_sets().online
+        return min(online) if online else None
+
+    def groups(self) -> Groups:
+        return self._once("groups", lambda: read_groups(self.fs, self.cpu_sets().online))
+
+    def cpuinfo_caches(self) -> list[CacheSummary]:
+        """Caches only /proc/cpuinfo describes (s390 keeps its shared L3/L4 there, not
+        in sysfs); how many instances there are it does not say."""
+        info = self.cpuinfo_or_none()
+        if info is None:
+            return []
+        return [
+            CacheSummary(level, ctype, size, None) for level, ctype, scope, size in info.caches if scope == "Shared"
+        ]
+
+    def core_types(self) -> dict[int, str]:
+        return self._once("core_types", lambda: read_core_types(self.fs))
+
+    def kind_of(self) -> Callable[[int], Hashable]:
+        """CPU -> its kind (cpuinfo identity and hybrid core type), for readers that
+        need to read a fact once per kind of CPU."""
+
+        def build() -> Callable[[int], Hashable]:
+            info = self.cpuinfo_or_none()
+            kinds = {e.cpu: e.kind for e in info.cpus} if info is not None else {}
+            types = self.core_types()
+            return lambda cpu: (kinds.get(cpu), types.get(cpu, ""))
+
+        return self._once("kind_of", build)
+
+
+@dataclass
+class Section(Generic[T]):
+    """One collector's facts for one scrape, or why it has none."""
+
+    data: T | None
+    error: str | None
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Gatherer(Protocol):
+    """What a reading needs of a collector: its name and how it gathers its facts."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def gather(self) -> Callable[[ScrapeFacts], object]: ...
+
+
+@dataclass
+class HostSnapshot:
+    """One reading of the host: each collector's section and each probe's answers.
+    Views take a collector's facts through that collector (`Collector.of`)."""
+
+    sections: dict[str, Section[Any]] = field(default_factory=dict)
+    probes: list[ProbeResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HostDetails:
+    """What libvirt's capabilities XML needs beyond the collectors' facts: the per-CPU
+    ids, cache banks and page sizes."""
+
+    machine: str | None  # the running kernel's, when the roots are its own
+    cpuinfo: CpuInfo | None
+    cpu_ids: list[CpuIds] | None  # None: unreadable
+    cache_banks: list[CacheBank] | None
+    hugepage_sizes: list[int]
+    base_page_kib: dict[str, int]  # by the names of the architecture this host may go by
+
+
+def _or_none(read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except BAD_INPUT:
+        return None
+
+
+def _details(facts: ScrapeFacts) -> HostDetails:
+    fs, info, online = facts.fs, facts.cpuinfo_or_none(), facts.online_or_empty()
+    machine = _or_none(facts.machine)
+    arches = {info.arch if info is not None else "", machine or "", os.uname().machine}
+    return HostDetails(
+        machine=machine,
+        cpuinfo=info,
+        cpu_ids=_or_none(lambda: read_cpu_ids(fs, online)) if online else None,
+        cache_banks=_or_none(lambda: read_cache_banks(fs, online)) if online else None,
+        hugepage_sizes=_or_none(lambda: read_hugepage_sizes(fs)) or [],
+        base_page_kib={arch: base_page_kib(fs, arch) for arch in arches},
+    )
+
+
+@dataclass(frozen=True)
+class Extra:
+    """Facts a view needs beyond the collectors', gathered in the same reading."""
+
+    name: str
+    gather: Callable[[ScrapeFacts], object]
+
+
+HOST_DETAILS = Extra("host_details", _details)
+
+
+failures = Failures(log, "collector failed", "collector", limit=512)
+
+
+def gather(name: str, facts: ScrapeFacts, reader: Callable[[ScrapeFacts], T]) -> Section[T]:
+    """Run one reader; a read or parse failure becomes the section's error."""
+    start = time.perf_counter()
+    try:
+        data: T | None = reader(facts)
+        error = None
+    except BAD_INPUT as err:
+        data, error = None, str(err)
+        failures.log(name, error)
+    except Exception as err:  # a reader bug must not break the scrape
+        log.exception("collector failed", extra={"collector": name})
+        data, error = None, f"{type(err).__name__}: {err}"
+    return Section(data, error, time.perf_counter() - start)
