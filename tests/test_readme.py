@@ -16,13 +16,24 @@ SOURCE = "\n".join(p.read_text() for p in (ROOT / "exporter/host_pm_exporter").r
 
 
 def metric_names() -> set[str]:
-    """Every host_* metric the exporter can emit: the registry's, and the source's."""
+    """Every host_* metric the exporter can emit: the registry's, and every family the
+    source builds (``Info("host_x"``, ``Gauge(``, ``Counter(``, with a literal name)."""
     names = {m for c in REGISTRY for m in c.metrics} | set(PROBE_METRICS) | set(EXPORTER_METRICS)
-    for name in re.findall(r'InfoMetricFamily\(\s*"(host_\w+)"', SOURCE):
-        names.add(name + "_info")
-    names |= set(re.findall(r'GaugeMetricFamily\(\s*f?"(host_\w+)"', SOURCE))
-    names |= {name + "_total" for name in re.findall(r'CounterMetricFamily\(\s*"(host_\w+)"', SOURCE)}
+    suffix = {"Info": "_info", "Gauge": "", "Counter": "_total"}
+    for kind, name in re.findall(r'\b(Info|Gauge|Counter)\(\s*"(host_\w+)"', SOURCE):
+        names.add(name + suffix[kind])
     return names
+
+
+def test_the_source_scan_finds_the_families_the_registry_declares() -> None:
+    """The scan above sees the families the code builds: it finds each kind, and every
+    name it finds is one the registry, the probes or the exporter declare."""
+    declared = {m for c in REGISTRY for m in c.metrics} | set(PROBE_METRICS) | set(EXPORTER_METRICS)
+    found = metric_names() - declared
+    assert found == set(), "a family built in the source that no list declares"
+    kinds = re.findall(r'\b(Info|Gauge|Counter)\(\s*"host_', SOURCE)
+    assert {"Info", "Gauge", "Counter"} <= set(kinds)
+    assert len(kinds) > 40
 
 
 def test_every_metric_is_explained_in_the_readme() -> None:
@@ -50,3 +61,44 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci/run").read_text()
     assert "./tests/run" in ci
     assert "sudo ./deploy/install.sh\n" in README
+
+
+INTERNALS = (ROOT / "docs/internals.md").read_text()
+PACKAGE = ROOT / "exporter/host_pm_exporter"
+
+
+def module_map() -> dict[str, set[str]]:
+    """docs/internals.md's module map: each entry (``name.py`` or ``name/``) and, for a
+    package, the module files its description names."""
+    block = INTERNALS.split("```\nexporter/host_pm_exporter/\n", 1)[1].split("```", 1)[0]
+    out: dict[str, set[str]] = {}
+    entry = ""
+    for line in block.splitlines():
+        match = re.match(r"  (\w+(?:\.py|/))\s", line)
+        if match:
+            entry = match.group(1)
+            out[entry] = set()
+        out[entry] |= set(re.findall(r"\b(\w+\.py)\b", line[len(entry) + 2 :] if match else line))
+    return out
+
+
+def test_the_module_map_in_docs_internals_is_the_package() -> None:
+    """Every module and package of the package is on the map, and nothing else; each
+    package's line names every module file in it (``__init__.py`` aside)."""
+    listed = module_map()
+    on_disk = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
+        and p.name not in ("__init__.py", "__main__.py")
+    }
+    assert set(listed) == on_disk
+    for entry in (e for e in listed if e.endswith("/")):
+        modules = {p.name for p in (PACKAGE / entry).glob("*.py")} - {"__init__.py"}
+        assert listed[entry] - {"__init__.py"} == modules, entry
+
+
+def test_the_readme_is_short_enough_to_read() -> None:
+    """The README is for a user (node_exporter's, for forty collectors, is 20 KB); the
+    reference goes to docs/."""
+    assert len(README.encode()) <= 25 * 1024

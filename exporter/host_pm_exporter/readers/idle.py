@@ -1,5 +1,5 @@
-"""CPU idle states, from one online CPU: they are the same on every CPU of a kind, and
-reading all costs ~60 ms at 1024 CPUs."""
+"""CPU idle states, from one online CPU: they are the same on every CPU of a kind, so
+reading every CPU would read the same values again per CPU."""
 
 from __future__ import annotations
 
