@@ -5,6 +5,7 @@ them)."""
 from __future__ import annotations
 
 import atexit
+import inspect
 import json
 import os
 import re
@@ -40,6 +41,63 @@ CPU_HOSTS = [h for h in HOSTS if "topology" in json.loads((FIXTURES / h / "expec
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.prom from the scrapes")
+
+
+# What makes a test `slow`: it starts a process (the exporter, a system tool, a daemon),
+# needs root, or copies or builds fixture trees: the calls below, in the test, in a
+# function it calls directly, or in a fixture it uses.  `root` tests call need_root;
+# `live_host` tests read this machine rather than a fixture tree.  `pytest -m "not slow"`
+# is the inner loop; the markers are declared in pyproject.toml.
+_SLOW_CALLS = (
+    "subprocess.",
+    "Popen(",
+    "start_exporter(",
+    "exporter(",
+    "need_tool(",
+    "need_root(",
+    "fresh_python(",
+    "host_copy",
+    "copytree(",
+    "generated_trees(",
+    "build_fixtures(",
+    "build(synthetic",
+)
+_LIVE_HOST_MODULES = ("test_this_host.py",)
+
+
+@cache
+def _source(fn: Callable[..., object]) -> str:
+    """The function's source and that of the functions it names (one level down)."""
+    try:
+        text = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return ""
+    code = getattr(fn, "__code__", None)
+    names = getattr(fn, "__globals__", {})
+    for name in code.co_names if code is not None else ():
+        called = names.get(name)
+        if inspect.isfunction(called) and called is not fn:
+            try:
+                text += inspect.getsource(called)
+            except (OSError, TypeError):
+                continue
+    return text
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fn = getattr(item, "function", None)
+        if fn is None:
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        defs = fixtures.name2fixturedefs.values() if fixtures is not None else ()
+        text = _source(fn) + "".join(_source(d.func) for group in defs for d in group)
+        if any(call in text for call in _SLOW_CALLS) or item.path.name in _LIVE_HOST_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if "need_root(" in text:
+            item.add_marker(pytest.mark.root)
+        if item.path.name in _LIVE_HOST_MODULES:
+            item.add_marker(pytest.mark.live_host)
 
 
 @pytest.fixture
