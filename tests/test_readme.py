@@ -84,7 +84,8 @@ def module_map() -> dict[str, set[str]]:
 
 def test_the_module_map_in_docs_internals_is_the_package() -> None:
     """Every module and package of the package is on the map, and nothing else; each
-    package's line names every module file in it (``__init__.py`` aside)."""
+    package's line names every module file in it (``__init__.py`` aside), except the
+    collectors', whose modules are the collectors (tests/test_collectors.py)."""
     listed = module_map()
     on_disk = {
         p.name + ("/" if p.is_dir() else "")
@@ -95,6 +96,8 @@ def test_the_module_map_in_docs_internals_is_the_package() -> None:
     assert set(listed) == on_disk
     for entry in (e for e in listed if e.endswith("/")):
         modules = {p.name for p in (PACKAGE / entry).glob("*.py")} - {"__init__.py"}
+        if entry == "collectors/":
+            modules -= {f"{c.name}.py" for c in REGISTRY}
         assert listed[entry] - {"__init__.py"} == modules, entry
 
 
