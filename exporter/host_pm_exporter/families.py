@@ -112,6 +112,13 @@ class Info(Family):
         super().add_metric(labels, 1.0)
 
 
+def one_info(name: str, documentation: str, labels: dict[str, str]) -> Info:
+    """An info family of one sample; `labels` maps each label name to its value."""
+    family = Info(name, documentation, labels=list(labels))
+    family.add_metric(list(labels.values()))
+    return family
+
+
 AnyFamily = Union[Family, "Metric"]  # prometheus_client's own collectors give Metric
 
 

@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from host_pm_exporter.collectors.base import Collector
-from host_pm_exporter.families import Family, Gauge, Info
+from host_pm_exporter.families import Family, Gauge, one_info
 from host_pm_exporter.readers.dvfs import DvfsFacts, read_dvfs
-
-
-def _info(name: str, text: str, label: str, value: str | None) -> Iterator[Family]:
-    if value:
-        family = Info(name, text, labels=[label])
-        family.add_metric([value], {})
-        yield family
 
 
 def families(facts: DvfsFacts | None) -> Iterator[Family]:
     if facts is None:  # no cpufreq
         return
-    yield from _info("host_cpufreq_driver", "The cpufreq scaling driver.", "driver", facts.driver)
+    if facts.driver:
+        yield one_info("host_cpufreq_driver", "The cpufreq scaling driver.", {"driver": facts.driver})
     for name, text, counts, label in (
         ("host_cpufreq_governor_cpus", "Online CPUs per cpufreq governor.", facts.governor_cpus, "governor"),
         ("host_cpufreq_epp_cpus", "Online CPUs per energy_performance_preference.", facts.epp_cpus, "preference"),
@@ -52,13 +46,12 @@ def families(facts: DvfsFacts | None) -> Iterator[Family]:
             value=float(facts.boost),
         )
     if facts.pstate is not None:
-        status = Info(
+        driver, status = facts.pstate
+        yield one_info(
             "host_cpufreq_pstate_status",
             "Mode of intel_pstate or amd_pstate (active, passive, guided, off).",
-            labels=["driver", "status"],
+            {"driver": driver, "status": status},
         )
-        status.add_metric(list(facts.pstate), {})
-        yield status
 
 
 COLLECTOR = Collector(

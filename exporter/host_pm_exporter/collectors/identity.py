@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from host_pm_exporter.collectors.base import Collector
-from host_pm_exporter.families import Family, Info
+from host_pm_exporter.families import Family, one_info
 from host_pm_exporter.readers.identity import HostIdentity, read_identity
 
 
 def families(ident: HostIdentity | None) -> Iterator[Family]:
     if ident is None:
         return
-    family = Info(
+    yield one_info(
         "host_uuid",
         "The host UUID as libvirt finds it; source is dmi (SMBIOS product_uuid) or machine-id.",
-        labels=["uuid", "source"],
+        {"uuid": ident.uuid, "source": ident.source},
     )
-    family.add_metric([ident.uuid, ident.source], {})
-    yield family
 
 
 COLLECTOR = Collector(

@@ -5,22 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from host_pm_exporter.collectors.base import Collector
-from host_pm_exporter.families import Family, Gauge, Info
+from host_pm_exporter.families import Family, Gauge, one_info
 from host_pm_exporter.readers.idle import IdleFacts, read_idle
 
 
-def _info(name: str, text: str, label: str, value: str | None) -> Iterator[Family]:
-    if value:
-        family = Info(name, text, labels=[label])
-        family.add_metric([value], {})
-        yield family
-
-
 def families(facts: IdleFacts) -> Iterator[Family]:
-    yield from _info("host_cpuidle_driver", "The cpuidle driver (intel_idle, acpi_idle, ...).", "driver", facts.driver)
-    yield from _info(
-        "host_cpuidle_governor", "The cpuidle governor (menu, teo, ladder, haltpoll).", "governor", facts.governor
-    )
+    if facts.driver:
+        yield one_info(
+            "host_cpuidle_driver", "The cpuidle driver (intel_idle, acpi_idle, ...).", {"driver": facts.driver}
+        )
+    if facts.governor:
+        yield one_info(
+            "host_cpuidle_governor", "The cpuidle governor (menu, teo, ladder, haltpoll).", {"governor": facts.governor}
+        )
     if facts.states:
         latency = Gauge(
             "host_cpuidle_state_exit_latency_seconds", "Exit latency of a CPU idle state.", labels=["state"]

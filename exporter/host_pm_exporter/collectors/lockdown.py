@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from host_pm_exporter.collectors.base import Collector
-from host_pm_exporter.families import Family, Info
+from host_pm_exporter.families import Family, one_info
 from host_pm_exporter.readers.power import ModeList
 
 
 def families(levels: ModeList | None) -> Iterator[Family]:
     if levels is None:  # no lockdown LSM on this kernel
         return
-    family = Info(
+    yield one_info(
         "host_pm_lockdown",
         "The kernel lockdown level from /sys/kernel/security/lockdown; anything but 'none' forbids hibernation.",
-        labels=["level"],
+        {"level": levels.selected or ""},
     )
-    family.add_metric([levels.selected or ""], {})
-    yield family
 
 
 COLLECTOR = Collector(

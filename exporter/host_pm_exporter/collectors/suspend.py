@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from host_pm_exporter.collectors.base import Collector
-from host_pm_exporter.families import Counter, Family, Info
+from host_pm_exporter.families import Counter, Family, one_info
 from host_pm_exporter.readers.suspend import SuspendStats, read_suspend_stats
 
 
@@ -22,13 +22,11 @@ def families(stats: SuspendStats) -> Iterator[Family]:
             steps.add_metric([step], count)
         yield steps
     if stats.last_failed_step:
-        family = Info(
+        yield one_info(
             "host_pm_suspend_last_failed",
             "The step (and device) of the last failed suspend.",
-            labels=["step", "device"],
+            {"step": stats.last_failed_step, "device": stats.last_failed_device or ""},
         )
-        family.add_metric([stats.last_failed_step, stats.last_failed_device or ""], {})
-        yield family
 
 
 COLLECTOR = Collector(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from host_pm_exporter.collectors.base import Collector
-from host_pm_exporter.families import Family, Gauge, Info
+from host_pm_exporter.families import Family, Gauge, Info, one_info
 from host_pm_exporter.readers.virt import VirtFacts, read_virt
 
 
@@ -42,9 +42,7 @@ def families(facts: VirtFacts) -> Iterator[Family]:
         value=float(facts.hypervisor is not None),
     )
     if facts.hypervisor is not None:
-        hypervisor = Info("host_virt_hypervisor", "The hypervisor this host runs under.", labels=["hypervisor"])
-        hypervisor.add_metric([facts.hypervisor], {})
-        yield hypervisor
+        yield one_info("host_virt_hypervisor", "The hypervisor this host runs under.", {"hypervisor": facts.hypervisor})
 
 
 COLLECTOR = Collector(
