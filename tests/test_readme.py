@@ -85,7 +85,7 @@ def module_map() -> dict[str, set[str]]:
 def test_the_module_map_in_docs_internals_is_the_package() -> None:
     """Every module and package of the package is on the map, and nothing else; each
     package's line names every module file in it (``__init__.py`` aside), except the
-    collectors', whose modules are the collectors (tests/test_collectors.py)."""
+    collectors', whose modules are the collectors (tests/collectors/test_collectors.py)."""
     listed = module_map()
     on_disk = {
         p.name + ("/" if p.is_dir() else "")

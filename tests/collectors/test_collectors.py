@@ -18,7 +18,7 @@ from host_pm_exporter.views.exposition import EXPORTER_METRICS, metric_table
 from host_pm_exporter.views.probes import PROBE_METRICS
 from tests.conftest import HOSTS, fixture_args, samples, scrape
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "exporter" / "host_pm_exporter"
 README = ROOT / "docs" / "internals.md"
 BEGIN, END = "<!-- metric-table:begin -->\n", "<!-- metric-table:end -->\n"

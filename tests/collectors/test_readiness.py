@@ -156,7 +156,7 @@ def ask_in_netns(netns: str, *prefix: str) -> str:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     return result.stdout.strip()
 

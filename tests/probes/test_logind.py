@@ -46,7 +46,7 @@ def fake_logind(bus: str) -> Iterator[Any]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.helpers.fake_logind", bus, *args],
             stdout=subprocess.PIPE,
-            cwd=Path(__file__).parent.parent,
+            cwd=Path(__file__).parents[2],
         )
         procs.append(proc)
         assert proc.stdout is not None

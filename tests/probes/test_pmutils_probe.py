@@ -20,7 +20,7 @@ import pytest
 
 from host_pm_exporter.probes import ProbeResult, pmutils
 from tests.conftest import fake_pm_is_supported, need_tool, samples, scrape, wait_until
-from tests.test_hung_probe import marked_sleep, strays
+from tests.probes.test_hung_probe import marked_sleep, strays
 
 SOURCE_LINE = re.compile(r'^\. "/usr/lib/pm-utils/pm-functions"$', re.MULTILINE)
 

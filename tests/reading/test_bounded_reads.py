@@ -73,28 +73,28 @@ def test_a_collector_past_the_deadline_reports_0_and_the_scrape_answers_on_time(
     collectors = (BY_NAME["lockdown"], hung, BY_NAME["suspend"])
     config = SnapshotConfig(fs=HostFS(str(tmp_path), str(tmp_path), str(tmp_path)), collectors=collectors,
                             probes=("kernel",), timeout=0.3)  # fmt: skip
-    dog = Watchdog()
+    watchdog = Watchdog()
     try:
         start = time.monotonic()
-        snap = build_snapshot(config, dog)
+        snap = build_snapshot(config, watchdog)
         assert time.monotonic() - start < 0.8
         assert snap.sections["lockdown"].ok
         assert "stuck reading past the 0.3s deadline" in (snap.sections["hung"].error or "")
         assert "earlier collector was stuck" in (snap.sections["suspend"].error or "")
-        assert "hung stuck reading" in (dog.problem() or "")
+        assert "hung stuck reading" in (watchdog.problem() or "")
         # the next scrape skips the stuck collector: one hung read holds one thread
         threads = threading.active_count()
-        again = build_snapshot(config, dog)
+        again = build_snapshot(config, watchdog)
         assert "still stuck" in (again.sections["hung"].error or "")
         assert again.sections["suspend"].ok
         assert threading.active_count() <= threads + 1
     finally:
         release.set()
     deadline = time.monotonic() + 2
-    while dog.problem() is not None and time.monotonic() < deadline:
+    while watchdog.problem() is not None and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert dog.problem() is None, "healthy again once the read returns"
-    assert build_snapshot(config, dog).sections["hung"].ok
+    assert watchdog.problem() is None, "healthy again once the read returns"
+    assert build_snapshot(config, watchdog).sections["hung"].ok
 
 
 def test_bad_numbers_are_bad_input_logged_once(
@@ -130,11 +130,11 @@ def test_non_ascii_digits_in_cpuinfo_fail_only_the_cpu_collector(host_copy: Call
 
 
 def test_a_kernel_probe_stuck_in_sys_power_is_not_started_again(tmp_path: Path) -> None:
-    dog = Watchdog()
-    dog.mark("kernel probe")
+    watchdog = Watchdog()
+    watchdog.mark("kernel probe")
     config = SnapshotConfig(fs=HostFS(str(tmp_path), str(tmp_path), str(tmp_path)), collectors=(BY_NAME["suspend"],),
                             probes=("kernel",), timeout=1.0)  # fmt: skip
-    snap = build_snapshot(config, dog)
+    snap = build_snapshot(config, watchdog)
     (kernel,) = snap.probes
     assert "still stuck" in (kernel.error or "")
     assert snap.sections["suspend"].ok, "the collectors still run"
@@ -144,15 +144,15 @@ def test_healthz_says_503_with_the_reason_while_a_read_is_stuck() -> None:
     from host_pm_exporter.views.exposition import Exposition
     from host_pm_exporter.web import Routes
 
-    dog = Watchdog()
-    routes = Routes(Exposition(GivenSnapshot(HostSnapshot()), (), ()), "/metrics", health=dog.problem)
+    watchdog = Watchdog()
+    routes = Routes(Exposition(GivenSnapshot(HostSnapshot()), (), ()), "/metrics", health=watchdog.problem)
     healthy = routes.static("/healthz")
     assert healthy is not None
     assert (healthy.status, healthy.body) == (200, b"ok\n")
-    dog.mark("numa")
+    watchdog.mark("numa")
     stuck = routes.static("/healthz")
     assert stuck is not None
     assert stuck.status == 503
     assert b"numa stuck reading" in stuck.body
-    dog.clear("numa")
+    watchdog.clear("numa")
     assert routes.static("/healthz") == healthy

@@ -145,20 +145,20 @@ def test_the_files_are_given_up_at_the_scrape_timeout_even_when_the_probes_may_t
         probe_timeout=30.0,
         pm_is_supported=str(quick),
     )
-    dog = Watchdog()
-    pending = SharedReadings(config, dog).start([blocking], ("pm-utils",))
+    watchdog = Watchdog()
+    reading = SharedReadings(config, watchdog).start([blocking], ("pm-utils",))
     try:
-        snap = pending.wait()
+        snap = reading.wait()
         assert blocking.reads == 1
         assert not blocking.release.is_set(), "answered while the collector was still reading"
         assert snap.sections["blocking"].error == "stuck reading past the 0.2s deadline"
-        assert dog.since("blocking") is not None
+        assert watchdog.since("blocking") is not None
         assert [p.probe for p in snap.probes] == ["pm-utils"]
         assert snap.probes[0].success, "the probe had its own, longer deadline"
     finally:
         blocking.release.set()
-    pending.files.result(10)
-    assert pending.snapshot() is snap, "every sharer gets the same snapshot, also after the read returns"
+    reading.files.result(10)
+    assert reading.snapshot() is snap, "every sharer gets the same snapshot, also after the read returns"
 
 
 def test_an_unexpected_error_costs_the_kernel_probe_not_the_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
