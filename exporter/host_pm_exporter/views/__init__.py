@@ -1,2 +1,3 @@
-"""Renderers: turn a `HostSnapshot` into metrics (and later XML, HTML).  They never
-touch the filesystem."""
+"""Views of one reading: the /metrics exposition, the status page, --explain, libvirt's
+capabilities XML and the textfile, declared in `table`.  They take typed facts and never
+touch the host."""

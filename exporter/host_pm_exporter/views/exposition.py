@@ -20,7 +20,7 @@ from host_pm_exporter.families import AnyFamily, Family, Gauge, Info, encode
 from host_pm_exporter.reading import Reading
 from host_pm_exporter.views import probes
 
-log = logging.getLogger("host_pm_exporter.render")
+log = logging.getLogger("host_pm_exporter.views")
 
 EXPORTER_METRICS = (
     "host_exporter_collector_success",
