@@ -30,6 +30,7 @@ from host_pm_exporter.readers.hwsleep import (
     parse_acpi_wakeup,
     parse_fadt_flags,
     read_sleep_evidence,
+    wakeup_summary,
 )
 from tests.conftest import FIXTURES, expected
 
@@ -71,6 +72,7 @@ def test_fixture_hosts_give_their_expected_evidence(host: str) -> None:
     assert (None if table is None else table.can_wake_from("S3")) == want["can_wake_from_S3"]
     assert (None if facts.low_power_s0 is None else int(facts.low_power_s0)) == want["low_power_s0"]
     assert hw_sleep_summary(facts) == want["summary"]
+    assert wakeup_summary(facts.acpi_wakeup) == want["wakeup_summary"]
 
 
 def test_the_server_table_keeps_a_device_with_two_physical_nodes_as_one() -> None:

@@ -266,6 +266,41 @@ def hw_sleep_summary(facts: SleepEvidence) -> str:  # noqa: PLR0911 (one sentenc
     return f"last suspend: {amount} in hardware sleep"
 
 
+def wakeup_summary(table: AcpiWakeup | None, state: str = "S3") -> str:
+    """What the status page and ``--explain`` say of the ACPI wake table: the devices
+    that may wake the host from `state` by name, the others counted.
+
+    >>> table = parse_acpi_wakeup(
+    ...     "Device\\tS-state\\t  Status   Sysfs node\\n"
+    ...     "LID0\\t  S4\\t*enabled   platform:PNP0C0D:00\\n"
+    ...     "XHC\\t  S3\\t*enabled   pci:0000:00:14.0\\n"
+    ...     "SLPB\\t  S1\\t*enabled\\n"
+    ...     "PXSX\\t  S4\\t*disabled\\n")
+    >>> wakeup_summary(table)
+    'may wake from S3: LID0 (platform:PNP0C0D:00), XHC (pci:0000:00:14.0); 2 other ACPI wake devices'
+    >>> wakeup_summary(table, "S4")
+    'may wake from S4: LID0 (platform:PNP0C0D:00); 3 other ACPI wake devices'
+    >>> wakeup_summary(AcpiWakeup(table.devices[3:]))
+    'nothing may wake from S3: 1 ACPI wake device, none enabled for S3 or deeper'
+    >>> wakeup_summary(AcpiWakeup(()))
+    'no ACPI wake device'
+    >>> wakeup_summary(None)
+    'no ACPI wake table (/proc/acpi/wakeup)'
+    """
+    if table is None:
+        return "no ACPI wake table (/proc/acpi/wakeup)"
+    if not table.devices:
+        return "no ACPI wake device"
+    able = [d for d in table.devices if d.enabled and d.sleep_state >= state]
+    others = len(table.devices) - len(able)
+    if not able:
+        plural = "s" if others != 1 else ""
+        return f"nothing may wake from {state}: {others} ACPI wake device{plural}, none enabled for {state} or deeper"
+    rest = f"{others} other ACPI wake device{'s' if others != 1 else ''}"
+    names = ", ".join(f"{d.name} ({', '.join(d.nodes)})" if d.nodes else d.name for d in able)
+    return f"may wake from {state}: {names}" + (f"; {rest}" if others else "")
+
+
 # --- reading the host --------------------------------------------------------------------
 
 
