@@ -114,6 +114,18 @@ def test_old_kernels_wrote_a_space_for_the_star() -> None:
     assert table.devices[1].nodes == ()
 
 
+def test_physical_nodes_of_any_bus_are_kept_as_written() -> None:
+    table = parse_acpi_wakeup(
+        HEADER + "I2C1\t  S4\t*enabled   i2c:i2c-ELAN0000:00\nAWAC\t  S4\t*enabled   platform:ACPI000E:00\n"
+        "RTC\t  S3\t*disabled  no-bus:alarmtimer.0.auto\n"
+    )
+    assert [d.nodes for d in table.devices] == [
+        ("i2c:i2c-ELAN0000:00",),
+        ("platform:ACPI000E:00",),
+        ("no-bus:alarmtimer.0.auto",),
+    ]
+
+
 # --- the summary ---------------------------------------------------------------------------
 
 
