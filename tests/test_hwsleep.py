@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from host_pm_exporter.readers.hwsleep import (
     read_sleep_evidence,
     wakeup_summary,
 )
-from tests.conftest import FIXTURES, expected
+from tests.conftest import FIXTURES, expected, need_root, need_tool
 
 CAPTURES = json.loads((Path(__file__).parent / "real" / "sleep" / "captures.json").read_text())["captures"]
 EVIDENCE_HOSTS = ["laptop-s2idle", "server-s3", "old-kernel"]
@@ -395,3 +397,40 @@ def test_any_bytes_as_a_fadt_parse_or_are_refused(data: bytes) -> None:
     assert data[:4] == b"FACP"
     assert len(data) >= 116
     assert flags == int.from_bytes(data[112:116], "little")
+
+
+# --- this machine, unprivileged -------------------------------------------------------------
+
+UNPRIVILEGED_READ = """
+import json, logging, sys
+from host_pm_exporter.hostfs import HostFS
+from host_pm_exporter.readers.hwsleep import read_sleep_evidence, hw_sleep_summary
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(message)s")
+for _ in range(3):
+    facts = read_sleep_evidence(HostFS())
+print(json.dumps({"denied": facts.fadt_denied, "flag": facts.low_power_s0, "errors": facts.errors,
+                  "summary": hw_sleep_summary(facts)}))
+"""
+
+
+def test_this_machine_read_as_nobody_leaves_the_fadt_out_and_says_so_once() -> None:
+    """The real /sys as an unprivileged exporter sees it: the FADT (mode 0400 root) is
+    left out with one warning, nothing fails; as root, the flag is read."""
+    need_root()
+    setpriv = need_tool("setpriv", "util-linux")
+    facp = Path("/sys/firmware/acpi/tables/FACP")
+    run = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                          UNPRIVILEGED_READ], capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    got = json.loads(run.stdout)
+    assert got["errors"] == {}
+    assert got["flag"] is None
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("WARNING") and "FADT" in line]
+    if facp.exists():
+        assert got["denied"] is True
+        assert len(warnings) == 1, run.stderr
+        as_root = read_sleep_evidence(HostFS())
+        assert as_root.low_power_s0 is not None
+        assert as_root.low_power_s0 == bool(parse_fadt_flags(facp.read_bytes()) & LOW_POWER_S0_IDLE_CAPABLE)
+    else:  # no ACPI: nothing to deny
+        assert got["denied"] is False
+        assert warnings == []
