@@ -20,7 +20,9 @@ from tests.conftest import IN_CI, exporter_command, need, need_root, need_tool, 
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
-RULE_FILES = [DEPLOY / "prometheus" / name for name in ("recording.rules.yml", "alerting.rules.yml")]
+RULE_FILES = [
+    DEPLOY / "prometheus" / name for name in ("recording.rules.yml", "alerting.rules.yml", "hw-sleep.rules.yml")
+]
 PROMETHEUS_RULE_HEADER = (
     "# The rules of deploy/prometheus/*.rules.yml for the Prometheus Operator (a test keeps\n"
     "# them equal: edit the rule files, then regenerate this file with\n"

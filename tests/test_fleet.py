@@ -95,7 +95,7 @@ def test_rules_for_the_fleet(tmp_path: Path) -> None:
 
 def fleet_rules(tmp_path: Path) -> dict[str, Path]:
     out = {}
-    for name in ("recording.rules.yml", "alerting.rules.yml"):
+    for name in ("recording.rules.yml", "alerting.rules.yml", "hw-sleep.rules.yml"):
         doc = yaml.safe_load((RULES / name).read_text())
         for group in doc["groups"]:
             group["interval"] = "1s"
