@@ -151,7 +151,7 @@ REGISTRY: tuple[Collector[Any], ...] = (
     collector(
         "numa",
         "NUMA nodes: memory, CPUs, distances, huge pages",
-        gather=lambda s: read_numa(s.fs),
+        gather=lambda s: read_numa(s.fs, s.online_or_none()),
         render=topology.numa,
         metrics=(
             "host_numa_nodes",

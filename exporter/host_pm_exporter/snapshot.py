@@ -23,6 +23,7 @@ from host_pm_exporter.probes import ProbeResult, kernel, logind, once, pmutils
 from host_pm_exporter.readers import ParseError, parse_file, read_word
 from host_pm_exporter.readers.cache import CacheSummary
 from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
+from host_pm_exporter.readers.giveup import tallying
 from host_pm_exporter.readers.power import (
     ModeList,
     PowerFacts,
@@ -107,6 +108,12 @@ class Scrape:
     def lockdown(self) -> ModeList | None:
         return self._once("lockdown", lambda: read_lockdown(self.fs))
 
+    def online_or_none(self) -> frozenset[int] | None:
+        try:
+            return self.cpu_sets().online
+        except (ReadError, ParseError):
+            return None
+
     def online_or_empty(self) -> frozenset[int]:
         try:
             return self.cpu_sets().online
@@ -155,6 +162,7 @@ class Section(Generic[T]):
     data: T | None
     error: str | None
     duration: float
+    given_up: dict[str, int] = field(default_factory=dict)  # facts left out, by reason (readers.giveup)
 
     @property
     def ok(self) -> bool:
@@ -191,8 +199,10 @@ class HostSnapshot:
 def gather(name: str, scrape: Scrape, reader: Callable[[Scrape], T]) -> Section[T]:
     """Run one reader; a read or parse failure becomes the section's error."""
     start = time.perf_counter()
+    given_up: dict[str, int] = {}
     try:
-        data: T | None = reader(scrape)
+        with tallying() as given_up:
+            data: T | None = reader(scrape)
         error = None
     except (ReadError, ParseError) as err:  # bad input: the host's files, not our code
         data, error = None, str(err)
@@ -200,7 +210,7 @@ def gather(name: str, scrape: Scrape, reader: Callable[[Scrape], T]) -> Section[
     except Exception as err:  # a reader bug must not break the scrape
         log.exception("collector failed", extra={"collector": name})
         data, error = None, f"{type(err).__name__}: {err}"
-    return Section(data, error, time.perf_counter() - start)
+    return Section(data, error, time.perf_counter() - start, given_up)
 
 
 class _BadInput:
