@@ -51,10 +51,11 @@ def read_cpu_sets(fs: HostFS) -> CpuSets:
     """The CPU masks, each with its fallback where the kernel has no such file or it
     cannot be read (docs/architectures.md, "Fallbacks"):
 
-    - online: ``online``; else every ``cpuN`` directory whose ``cpuN/online`` switch
-      does not say ``0`` (an absent or empty switch is online: the boot CPU has none);
     - present: ``present``; else every ``cpuN`` directory (kernels register a CPU
       device for each present CPU), and the online CPUs;
+    - online: ``online``; else every present CPU whose ``cpuN/online`` switch does
+      not say ``0`` (an absent or empty switch is online: the boot CPU has none, and
+      kernels without CPU hotplug none at all);
     - possible: ``possible``; else the present CPUs;
     - offline: ``offline`` (the kernel's list runs on to its compile-time maximum:
       only possible CPUs count); else the possible CPUs not online.
@@ -96,12 +97,12 @@ def _switched_on(cpu: Dir, number: int) -> bool:
 def _cpu_sets(fs: HostFS, cpu: Dir) -> CpuSets:
     masks = {name: _mask(cpu, name) for name in (*LOGICAL_STATES, "isolated")}
     online, present = masks["online"], masks["present"]
-    if online is None or present is None:
-        numbers = cpu_numbers(fs, cpu)
-        if online is None:
-            online = frozenset(n for n in numbers if _switched_on(cpu, n))
-        if present is None:
-            present = frozenset(numbers) | online
+    if present is None:
+        present = frozenset(cpu_numbers(fs, cpu))
+        if online is not None:
+            present |= online
+    if online is None:
+        online = frozenset(n for n in present if _switched_on(cpu, n))
     possible = masks["possible"] if masks["possible"] is not None else present
     offline = masks["offline"]
     return CpuSets(
