@@ -226,7 +226,7 @@ def test_topology_equals_lscpu_on_the_capture(name: str) -> None:
     if name in LSCPU_CANNOT:
         assert lscpu(root) is None, f"lscpu reads {name} now: compare, and drop the reason"
         return
-    compare_with_lscpu(root, scraped(name), caches=False)
+    compare_with_lscpu(root, scraped(name), caches=True)
 
 
 # Generated hosts lscpu 2.38 (Debian 12) cannot read, and why.
