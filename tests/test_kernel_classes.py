@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import HOSTS, expected, host_root, samples, scrape
+from tests.fixture_hosts import asymmetric_caches
+from tests.hostgen import Cache, Kind, build
 
 CLASS_HOSTS = [h for h in HOSTS if "kernel_class" in expected(h)]
 
@@ -156,3 +158,24 @@ def test_the_s390_tree_has_l3_and_l4_in_cpuinfo_only() -> None:
     levels = {(root / f"sys/devices/system/cpu/cpu0/cache/index{i}/level").read_text() for i in range(4)}
     assert levels == {"1\n", "2\n"}
     assert not (root / "sys/devices/system/cpu/cpu0/cache/index4").exists()
+
+
+def test_an_index_means_its_own_level_on_each_cpu(tmp_path: Path) -> None:
+    """CPUs 4-7 lack the L2, so their index2 is the L3: each CPU's index is described
+    on a CPU of its own shape, never by another CPU's numbering."""
+    spec = asymmetric_caches()
+    l1 = spec.cores[0].kind.caches[:2]
+    with_l2 = Kind(spec.cores[0].kind.cpuinfo, caches=(*l1, Cache(2, 2, "Unified", 512, "core"), l3_at(3)))
+    without_l2 = Kind(spec.cores[0].kind.cpuinfo, caches=(*l1, l3_at(2)))
+    for core in spec.cores:
+        core.kind = with_l2 if core.core_id < 4 else without_l2
+    build(spec, tmp_path / "host")
+    got = samples(scrape(tmp_path / "host"))
+    assert got['host_cpu_cache_instances{level="2",type="Unified"}'] == 4
+    assert got['host_cpu_cache_size_bytes{level="2",type="Unified"}'] == 4 * 512 * 1024
+    assert got['host_cpu_cache_instances{level="3",type="Unified"}'] == 1
+    assert got['host_cpu_cache_size_bytes{level="3",type="Unified"}'] == 4 << 20
+
+
+def l3_at(index: int) -> Cache:
+    return Cache(index, 3, "Unified", 4096, "package")

@@ -200,6 +200,16 @@ class Dir:
         """As `HostFS.read_int`, for the file `name` in this directory."""
         return _int(self.read(name), self._prefix, name, signed)
 
+    def exists(self, name: str) -> bool:
+        """Whether `name` is there in this directory (one stat relative to it)."""
+        if self._fd is None:
+            return False
+        try:
+            os.stat(name, dir_fd=self._fd)
+        except OSError:
+            return False
+        return True
+
     def _refuse(self, name: str) -> None:
         """A file in a directory that could not be opened fails as opening it by its
         whole path would have (it is absent with an absent directory)."""

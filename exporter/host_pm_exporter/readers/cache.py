@@ -82,9 +82,21 @@ def _read_caches(
     elsewhere: Sequence[CacheSummary],
 ) -> list[CacheSummary]:
     online_set = frozenset(cpus)
+    # Each CPU's indexes: listed for the first CPU of each kind; the others are taken
+    # to have the same unless a stat says otherwise (one more index, or one fewer:
+    # the kernel numbers a CPU's indexes from 0 without gaps), then listed themselves.
     shapes: dict[tuple[Hashable, tuple[str, ...]], list[int]] = {}
+    first: dict[Hashable, tuple[str, ...]] = {}
     for cpu in cpus:
-        shapes.setdefault((kind_of(cpu), _indexes(fs, cpu_dir, cpu)), []).append(cpu)
+        kind = kind_of(cpu)
+        indexes = first.get(kind)
+        if indexes is None:
+            indexes = first[kind] = _indexes(fs, cpu_dir, cpu)
+        elif cpu_dir.exists(f"cpu{cpu}/cache/index{len(indexes)}") or (
+            indexes and not cpu_dir.exists(f"cpu{cpu}/cache/{indexes[-1]}")
+        ):
+            indexes = _indexes(fs, cpu_dir, cpu)
+        shapes.setdefault((kind, indexes), []).append(cpu)
     # (level, type, sharing CPUs) -> size: a cache shared by CPUs of two kinds (an L3
     # over P- and E-cores) is one instance.
     instances: dict[tuple[int, str, frozenset[int]], int | None] = {}
