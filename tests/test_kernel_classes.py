@@ -6,6 +6,7 @@ host_exporter_facts_given_up, and only where the host says so."""
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import cache
 from pathlib import Path
@@ -13,7 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HOSTS, expected, host_root, samples, scrape
+from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter.logs import Once
+from host_pm_exporter.readers import giveup
+from tests.conftest import HOSTS, expected, fixture_args, host_root, samples, scrape
 from tests.fixture_hosts import asymmetric_caches
 from tests.hostgen import Cache, Kind, build
 
@@ -179,3 +183,26 @@ def test_an_index_means_its_own_level_on_each_cpu(tmp_path: Path) -> None:
 
 def l3_at(index: int) -> Cache:
     return Cache(index, 3, "Unified", 4096, "package")
+
+
+# --- facts given up: counted, logged once, and read when only they are asked for -----------
+
+
+def test_each_fact_given_up_is_logged_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(giveup, "_log", Once(logging.getLogger("host_pm_exporter.readers"), limit=512))
+    with caplog.at_level(logging.DEBUG, logger="host_pm_exporter.readers"):
+        for _ in range(3):
+            got = samples(scrape("k-odd-values"))
+            assert got['host_exporter_facts_given_up{collector="numa",reason="malformed"}'] == 1
+    records = [r for r in caplog.records if r.getMessage() == "fact given up"]
+    warnings = [r for r in records if r.levelno == logging.WARNING]
+    assert len(records) == 9  # three facts, three scrapes
+    assert sorted(vars(r)["fact"] for r in warnings) == ["cache size", "die siblings", "node memory"]
+    assert all("node1/meminfo" in vars(r)["err"] for r in warnings if vars(r)["fact"] == "node memory")
+
+
+def test_asking_for_the_facts_given_up_alone_reads_every_collector() -> None:
+    registry = make_registry(parse_config([*fixture_args("k-odd-values"), "--pm.probes=kernel"]))
+    got = samples(registry.encode(names=["host_exporter_facts_given_up"]).decode())
+    collectors = ("topology", "numa", "cache")
+    assert got == {f'host_exporter_facts_given_up{{collector="{c}",reason="malformed"}}': 1.0 for c in collectors}
