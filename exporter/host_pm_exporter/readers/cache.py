@@ -48,13 +48,14 @@ def read_caches(
     """Count cache instances as lscpu does: the distinct sets of online CPUs that share
     one, from each CPU's ``shared_cpu_list`` (or, on older kernels, ``shared_cpu_map``),
     and sum their sizes, each instance's own (an Intel hybrid's L1d is 8 x 48 KiB and
-    6 x 32 KiB; an SoC's L3 slices may differ in size).
+    4 x 32 KiB on a Core i7-12700; an SoC's L3 slices may differ in size).
 
-    Each CPU's cache directory is listed, so a CPU without some level (an asymmetric
-    SoC) neither hides that level on the others nor borrows it.  Each index is
-    described (level, type) once per kind of CPU and set of indexes; one sharing list
-    and one size are read per instance: a CPU that an instance already covers is not
-    read again.  A sharing map without the CPU itself (ia64 writes all zeros) falls
+    Each CPU's own indexes count, so a CPU without some level (an asymmetric SoC)
+    neither hides that level on the others nor borrows it: the first CPU of each kind
+    lists its cache directory, the others are checked by two stats and listed where
+    they differ.  Each index is described (level, type) once per kind of CPU and set
+    of indexes; one sharing list and one size are read per instance: a CPU that an
+    instance already covers is not read again.  A sharing map without the CPU itself (ia64 writes all zeros) falls
     back to the CPU's thread siblings, as lscpu does.  Nothing else is assumed from the
     topology: on a big.LITTLE SoC two small cores may share an L2 while a third of the
     same kind has its own.

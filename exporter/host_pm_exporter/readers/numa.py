@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from host_pm_exporter.hostfs import Dir, HostFS
 from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpulist import parse_cpulist, read_cpuset
-from host_pm_exporter.readers.giveup import or_none
+from host_pm_exporter.readers.giveup import give_up, or_none
 
 _MEMTOTAL = re.compile(r"^Node \d+ MemTotal:\s+(\d+) kB", re.MULTILINE)
 _HUGEPAGES_DIR = re.compile(r"hugepages-(\d+)kB")
@@ -82,6 +82,8 @@ def _node(fs: HostFS, path: Dir, node: int, ids: list[int], online_cpus: frozens
         cpus &= online_cpus
     memory = or_none("node memory", read_parsed, path, "meminfo", parse_node_meminfo)
     row = or_none("node distances", read_parsed, path, "distance", parse_distance) or []
+    if row and len(row) != len(ids):
+        give_up("node distances", ParseError(f"{path.where('distance')}: {len(row)} distances for {len(ids)} nodes"))
     hugepages = {}
     for entry in or_none("node huge pages", fs.listdir, path.where("hugepages")) or []:
         match = _HUGEPAGES_DIR.fullmatch(entry)
