@@ -6,6 +6,8 @@ must give are written by hand in tests/fixtures/<name>/expected.json.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.hostgen import Cache, Core, HostSpec, Kind, x86_layout
 
 # --- x86 ------------------------------------------------------------------------------
@@ -673,6 +675,258 @@ def offline_cpus() -> HostSpec:
     )
 
 
+# --- the kernel classes (issue 17): what real kernels write, each on its own host ------------
+# Each host's tests/fixtures/<name>/expected.json carries "kernel_class": the class, the
+# kernel source that says what the kernel writes, and the right answer, by hand.
+
+
+def _e2234() -> Kind:
+    return offline_cpus().cores[0].kind
+
+
+def _small_x86(name: str, description: str, **quirks: Any) -> HostSpec:
+    """One Xeon E-2234 socket: 4 cores with SMT (siblings 4 apart), one NUMA node."""
+    return HostSpec(
+        name=name,
+        description=description,
+        arch="x86_64",
+        cores=x86_layout(lambda p, i: _e2234(), 1, 4, 2),
+        numa=[({0}, 32_695_404)],
+        hugepages={2048: 0},
+        machine_id="17171717171717171717171717171717",
+        **quirks,
+    )
+
+
+def _two_socket_x86(name: str, description: str, **quirks: Any) -> HostSpec:
+    """2 x 4-core Sapphire Rapids with SMT, a NUMA node per socket."""
+    kind = spr_kind("Intel(R) Xeon(R) Silver 4410Y", "30720 KB", 30720)
+    return HostSpec(
+        name=name,
+        description=description,
+        arch="x86_64",
+        cores=x86_layout(lambda p, i: kind, 2, 4, 2),
+        numa=[({0}, 65_794_100), ({1}, 66_043_212)],
+        hugepages={2048: 0},
+        machine_id="17171717171717171717171717171718",
+        **quirks,
+    )
+
+
+def nul_padded() -> HostSpec:
+    return _two_socket_x86(
+        "k-nul-padded", "every list file ends in a NUL after its newline (2 x 4 cores, SMT)", nul_padded=True
+    )
+
+
+def empty_switch() -> HostSpec:
+    return _small_x86(
+        "k-empty-switch",
+        "no online/offline masks; cpu2/online is empty, cpu7/online says 0",
+        omit_cpu_masks=("online", "offline"),
+        switch_text={2: ""},
+        offline={7},
+    )
+
+
+def no_online_mask() -> HostSpec:
+    return _small_x86(
+        "k-no-online-mask",
+        "a kernel without the online/offline masks nor CPU hotplug: present and possible only",
+        omit_cpu_masks=("online", "offline"),
+        online_switches=False,
+    )
+
+
+def switches_only() -> HostSpec:
+    return _small_x86(
+        "k-switches-only",
+        "no online/offline/present/possible masks: cpuN directories and their online switches, 6 and 7 off",
+        omit_cpu_masks=("online", "offline", "present", "possible"),
+        offline={6, 7},
+    )
+
+
+def node_lists_offline() -> HostSpec:
+    return _small_x86(
+        "k-node-lists-offline",
+        "CPUs 6 and 7 offline, still in node0's cpulist",
+        offline={6, 7},
+        node_lists_offline=True,
+    )
+
+
+def hybrid_no_pmu() -> HostSpec:
+    spec = hybrid_adl()
+    spec.name = "k-hybrid-no-pmu"
+    spec.description = "the Alder Lake of hybrid-adl on a kernel before 5.13: no cpu_core/cpu_atom PMUs"
+    spec.core_type_pmus = False
+    spec.iommu_groups = 0
+    return spec
+
+
+IA64_BLOCK = (
+    "processor  : {cpu}\nvendor     : GenuineIntel\narch       : IA-64\nfamily     : 32\nmodel      : 0\n"
+    "model name : Dual-Core Intel(R) Itanium(R) 2 Processor 9050\nrevision   : 7\narchrev    : 0\n"
+    "features   : branchlong, 16-byte atomic ops\ncpu number : 0\ncpu regs   : 4\ncpu MHz    : 1598.998\n"
+    "itc MHz    : 399.749\nBogoMIPS   : 3186.68\nsiblings   : 4\nphysical id: {package}\ncore id    : {core}\n"
+    "thread id  : 0\n"
+)
+
+
+def ia64_zero_maps() -> HostSpec:
+    """2 x dual-core Itanium 2 9050 (Montecito) with two threads per core: every
+    shared_cpu_map is all zeros."""
+    kind = Kind(
+        IA64_BLOCK,
+        caches=(
+            Cache(0, 1, "Data", 16, "core"),
+            Cache(1, 1, "Instruction", 16, "core"),
+            Cache(2, 2, "Data", 256, "core"),
+            Cache(3, 2, "Instruction", 1024, "core"),
+            Cache(4, 3, "Unified", 12288, "core"),
+        ),
+    )
+    return HostSpec(
+        name="k-ia64-zero-maps",
+        description="2 x dual-core Itanium 2 9050, 2 threads per core: shared_cpu_map all zeros",
+        arch="ia64",
+        cores=x86_layout(lambda p, i: kind, 2, 2, 2, sibling_stride=False),
+        numa=[({0, 1}, 16_658_432)],
+        machine_id="17171717171717171717171717171719",
+        zero_shared_maps=True,
+        sibling_files=("core_siblings_list", "core_siblings", "thread_siblings_list", "thread_siblings"),
+        die_ids=False,
+        cluster_ids=False,
+        cache_ids=False,
+        cpufreq=None,
+    )
+
+
+def asymmetric_caches() -> HostSpec:
+    """8 Neoverse-N1 cores of one kind; firmware describes an L2 (index2) for cores 4-7
+    only."""
+    base = arm64_altra().cores[0].kind
+    l1 = base.caches[:2]
+    without_l2 = Kind(base.cpuinfo, caches=l1, flags=base.flags)
+    with_l2 = Kind(base.cpuinfo, caches=(*l1, Cache(2, 2, "Unified", 512, "core")), flags=base.flags)
+    cores = [Core(0, 0, 0, i, without_l2 if i < 4 else with_l2, [i]) for i in range(8)]
+    return HostSpec(
+        name="k-asymmetric-caches",
+        description="8 arm64 cores of one kind: only cores 4-7 have an index2 (L2)",
+        arch="aarch64",
+        cores=cores,
+        numa=[({0}, 16_303_520)],
+        machine_id="1717171717171717171717171717171a",
+        die_ids=False,
+        cache_ids=False,
+        cpufreq=None,
+    )
+
+
+def thread_siblings_only() -> HostSpec:
+    """A Cell (PlayStation 3, Linux 2.6): one PPE core with two threads; the topology
+    directory has only the thread sibling files."""
+    block = "processor\t: {cpu}\ncpu\t\t: Cell Broadband Engine, altivec supported\nclock\t\t: 3192.000000MHz\n"
+    block += "revision\t: 5.1 (pvr 0070 0501)\n"
+    return HostSpec(
+        name="k-thread-siblings-only",
+        description="Cell Broadband Engine (PS3): 1 core, 2 threads, only thread_siblings(_list)",
+        arch="ppc64",
+        cores=[Core(0, 0, 0, 0, Kind(block, caches=()), [0, 1])],
+        numa=[({0}, 219_236)],
+        machine_id="1717171717171717171717171717171b",
+        sibling_files=("thread_siblings_list", "thread_siblings"),
+        die_ids=False,
+        cluster_ids=False,
+        cpufreq=None,
+        cpuinfo_trailer="timebase\t: 79800000\nplatform\t: PS3\nmodel\t\t: SonyPS3\n",
+    )
+
+
+def first_cpu_not_zero() -> HostSpec:
+    """A SPARC T5 LDOM whose 8 virtual CPUs are 6-13 (cpu0-5 belong to other domains);
+    sparc64 keeps cache sizes as attributes of each CPU."""
+    header = (
+        "cpu\t\t: UltraSparc T5 (Niagara5)\nfpu\t\t: UltraSparc T5 integrated FPU\npmu\t\t: niagara5\n"
+        "prom\t\t: OBP 4.38.12 2018/03/28 14:54\ntype\t\t: sun4v\nncpus probed\t: 8\nncpus active\t: 8\n"
+        + "".join(f"Cpu{n}ClkTck\t: 00000000d6924470\n" for n in range(6, 14))
+        + "MMU Type\t: Hypervisor (sun4v)\nState:\n"
+        + "".join(f"CPU{n}:\t\tonline\n" for n in range(6, 14))
+    )
+    kind = Kind(
+        "",
+        caches=(
+            Cache(0, 1, "Data", 16, "core"),
+            Cache(1, 1, "Instruction", 16, "core"),
+            Cache(2, 2, "Unified", 128, "core"),  # arch/sparc/kernel/sysfs.c has no l3_cache_size
+        ),
+    )
+    return HostSpec(
+        name="k-first-cpu-not-zero",
+        description="SPARC T5 LDOM: CPUs 6-13 (2 cores x 4 threads), cache sizes as CPU attributes",
+        arch="sparc64",
+        cores=[Core(0, 0, 0, i, kind, list(range(6 + 4 * i, 10 + 4 * i))) for i in range(2)],
+        numa=[({0}, 33_456_128)],
+        machine_id="1717171717171717171717171717171c",
+        omit_cpu_masks=("offline",),
+        sparc_caches=True,
+        die_ids=False,
+        cluster_ids=False,
+        cache_ids=False,
+        cpufreq=None,
+        cpuinfo_header=header,
+    )
+
+
+def s390_drawers() -> HostSpec:
+    """A z15 LPAR with 141 CPUs of which 8 are online (4 cores, SMT2; the rest in
+    standby): node0's cpulist has all 141; sysfs has the private caches (L1, L2),
+    /proc/cpuinfo the shared L3 and L4."""
+    z15 = s390x_z15()
+    kind = z15.cores[0].kind
+    cores = [Core(2, 2, 0, i * 2, kind, [i * 2, i * 2 + 1]) for i in range(70)] + [Core(2, 2, 0, 140, kind, [140])]
+    z15.name = "k-s390-drawers"
+    z15.description = "z15 LPAR: 141 CPUs, 8 online; node0 lists all; L3/L4 from cpuinfo"
+    z15.cores = cores
+    z15.offline = set(range(8, 141))
+    z15.node_lists_offline = True
+    z15.kvm_device = False
+    z15.nested = None
+    z15.machine_id = "1717171717171717171717171717171d"
+    return z15
+
+
+def odd_values() -> HostSpec:
+    """Three odd values, each costing one fact: a die list, a node's meminfo and one L3
+    instance's size."""
+    return _two_socket_x86(
+        "k-odd-values",
+        "2 x 4 cores, SMT: cpu4's die_cpus_list, node1's meminfo and cpu4's L3 size are garbage",
+        spoil={
+            "sys/devices/system/cpu/cpu4/topology/die_cpus_list": "x\n",
+            "sys/devices/system/node/node1/meminfo": "garbage\n",
+            "sys/devices/system/cpu/cpu4/cache/index3/size": "lots\n",
+        },
+    )
+
+
+KERNEL_CLASS_HOSTS: list[HostSpec] = [
+    nul_padded(),
+    empty_switch(),
+    no_online_mask(),
+    switches_only(),
+    node_lists_offline(),
+    hybrid_no_pmu(),
+    ia64_zero_maps(),
+    asymmetric_caches(),
+    thread_siblings_only(),
+    first_cpu_not_zero(),
+    s390_drawers(),
+    odd_values(),
+]
+
+
 HOSTS: list[HostSpec] = [
     spr_2s(),
     epyc_naples(),
@@ -682,4 +936,5 @@ HOSTS: list[HostSpec] = [
     s390x_z15(),
     vm_flat(),
     offline_cpus(),
+    *KERNEL_CLASS_HOSTS,
 ]

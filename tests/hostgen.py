@@ -89,6 +89,18 @@ class HostSpec:
     cluster_id_value: int | None = None  # AMD: 65535 on every CPU (the kernel never sets it)
     cache_ids: bool = True  # arm64 and RISC-V caches often have no id file
     extra_files: dict[str, str] = field(default_factory=dict)
+    # What real kernels (or odd captures of them) write otherwise; each is one class of
+    # tests/fixtures/<host>/expected.json's "kernel_class" hosts.
+    nul_padded: bool = False  # every list file ends "\n\0" (bitmap_print_to_buf in 5.15-era kernels)
+    omit_cpu_masks: tuple[str, ...] = ()  # of online, offline, present, possible: not written
+    online_switches: bool = True  # cpuN/online (CONFIG_HOTPLUG_CPU); cpu0 has none
+    switch_text: dict[int, str] = field(default_factory=dict)  # cpuN/online as written, where odd
+    node_lists_offline: bool = False  # nodeN/cpulist lists the node's offline CPUs too
+    core_type_pmus: bool = True  # /sys/devices/cpu_core|cpu_atom/cpus (hybrid PMUs, Linux 5.13+)
+    zero_shared_maps: bool = False  # shared_cpu_map all zeros, no shared_cpu_list (ia64)
+    sibling_files: tuple[str, ...] | None = None  # only these topology files (no id files)
+    sparc_caches: bool = False  # cpuN/l1_dcache_size ... instead of cache/indexN
+    spoil: dict[str, str] = field(default_factory=dict)  # files overwritten last: odd values
 
     @property
     def cpus(self) -> list[int]:
@@ -187,6 +199,7 @@ def build(spec: HostSpec, root: Path) -> None:
     present = cpus
     possible = list(range(max(cpus) + 1 + spec.possible_extra))
     nbits = len(possible)  # nr_cpu_ids: the width of every mask file
+    end = "\n\0" if spec.nul_padded else "\n"
     for name, members in (
         ("online", online),
         ("offline", sorted(spec.offline)),
@@ -194,7 +207,8 @@ def build(spec: HostSpec, root: Path) -> None:
         ("possible", possible),
         ("isolated", sorted(spec.isolated)),
     ):
-        write(root, f"{cpu_root}/{name}", cpulist(members) + "\n")
+        if name not in spec.omit_cpu_masks:
+            write(root, f"{cpu_root}/{name}", cpulist(members) + end)
     write(root, f"{cpu_root}/kernel_max", f"{max(8191, len(possible) - 1)}\n")
     for name, text in sorted(spec.vulnerabilities.items()):
         write(root, f"{cpu_root}/vulnerabilities/{name}", text + "\n")
@@ -212,14 +226,18 @@ def build(spec: HostSpec, root: Path) -> None:
     for cpu in cpus:
         core = cpu_of[cpu]
         base = f"{cpu_root}/cpu{cpu}"
-        if cpu != 0:
-            write(root, f"{base}/online", "0\n" if cpu in spec.offline else "1\n")
+        if cpu != 0 and spec.online_switches:
+            switch = "0\n" if cpu in spec.offline else "1\n"
+            write(root, f"{base}/online", spec.switch_text.get(cpu, switch))
+        elif cpu in spec.offline:
+            write(root, f"{base}/uevent", "")  # the directory is there all the same
         if cpu in spec.offline:
             continue  # the kernel removes an offline CPU's topology and cache directories
         topo = f"{base}/topology"
         package = group("package", core)
-        write(root, f"{topo}/physical_package_id", f"{core.package}\n")
-        write(root, f"{topo}/core_id", f"{core.core_id}\n")
+        if spec.sibling_files is None:
+            write(root, f"{topo}/physical_package_id", f"{core.package}\n")
+            write(root, f"{topo}/core_id", f"{core.core_id}\n")
         siblings = [c for c in core.threads if c in online_set]
         # Each sibling set as the kernel writes it: a list and its hex-mask twin.
         sets = {"package_cpus": package, "core_siblings": package, "core_cpus": siblings, "thread_siblings": siblings}
@@ -231,9 +249,13 @@ def build(spec: HostSpec, root: Path) -> None:
             write(root, f"{topo}/cluster_id", f"{cluster_id}\n")
             sets["cluster_cpus"] = group("cluster", core)
         for name, members in sets.items():
-            write(root, f"{topo}/{name}_list", cpulist(members) + "\n")
-            write(root, f"{topo}/{name}", cpumask(members, nbits) + "\n")
-        for cache in core.kind.caches:
+            for file, text in ((f"{name}_list", cpulist(members) + end), (name, cpumask(members, nbits) + "\n")):
+                if spec.sibling_files is None or file in spec.sibling_files:
+                    write(root, f"{topo}/{file}", text)
+        for cache in core.kind.caches if spec.sparc_caches else ():
+            name = {1: f"l1_{cache.type[0].lower()}cache_size", 2: "l2_cache_size", 3: "l3_cache_size"}[cache.level]
+            write(root, f"{base}/{name}", f"{cache.size_kb * 1024}\n")
+        for cache in () if spec.sparc_caches else core.kind.caches:
             shared = {
                 "core": siblings,
                 "cluster": group("cluster", core),
@@ -252,8 +274,11 @@ def build(spec: HostSpec, root: Path) -> None:
             write(root, f"{path}/level", f"{cache.level}\n")
             write(root, f"{path}/type", f"{cache.type}\n")
             write(root, f"{path}/size", f"{cache.size_kb}K\n")
-            write(root, f"{path}/shared_cpu_list", cpulist(shared) + "\n")
-            write(root, f"{path}/shared_cpu_map", cpumask(shared, nbits) + "\n")
+            if spec.zero_shared_maps:
+                write(root, f"{path}/shared_cpu_map", cpumask((), nbits) + "\n")
+            else:
+                write(root, f"{path}/shared_cpu_list", cpulist(shared) + end)
+                write(root, f"{path}/shared_cpu_map", cpumask(shared, nbits) + "\n")
             if spec.cache_ids:
                 write(root, f"{path}/id", f"{ident}\n")
             write(root, f"{path}/ways_of_associativity", f"{cache.ways}\n")
@@ -290,7 +315,7 @@ def build(spec: HostSpec, root: Path) -> None:
         write(root, f"{cpu_root}/intel_pstate/no_turbo", "0\n")
     for core_type, pmu in (("performance", "cpu_core"), ("efficiency", "cpu_atom")):
         members = [c for c in online if cpu_of[c].kind.core_type == core_type]
-        if members:
+        if members and spec.core_type_pmus:
             write(root, f"sys/devices/{pmu}/cpus", cpulist(members) + "\n")
 
     _write_numa(spec, root, online_set, nbits)
@@ -309,17 +334,21 @@ def build(spec: HostSpec, root: Path) -> None:
         write(root, f"sys/power/{name}", text)
     for rel, text in spec.extra_files.items():
         write(root, rel, text)
+    for rel, text in spec.spoil.items():
+        write(root, rel, text)
 
 
 def _write_numa(spec: HostSpec, root: Path, online: set[int], nbits: int) -> None:
     base = "sys/devices/system/node"
     nodes = range(len(spec.numa))
-    write(root, f"{base}/online", cpulist(nodes) + "\n")
-    write(root, f"{base}/possible", cpulist(nodes) + "\n")
+    end = "\n\0" if spec.nul_padded else "\n"
+    write(root, f"{base}/online", cpulist(nodes) + end)
+    write(root, f"{base}/possible", cpulist(nodes) + end)
     for node, (dies, mem_kb) in enumerate(spec.numa):
-        cpus = [c for core in spec.cores if core.die in dies for c in core.threads if c in online]
+        listed = set(spec.cpus) if spec.node_lists_offline else online
+        cpus = [c for core in spec.cores if core.die in dies for c in core.threads if c in listed]
         path = f"{base}/node{node}"
-        write(root, f"{path}/cpulist", cpulist(cpus) + "\n")
+        write(root, f"{path}/cpulist", cpulist(cpus) + end)
         write(root, f"{path}/cpumap", cpumask(cpus, nbits) + "\n")
         row = spec.distances[node] if spec.distances else [10 if peer == node else 21 for peer in nodes]
         write(root, f"{path}/distance", " ".join(str(d) for d in row) + "\n")

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import xml.etree.ElementTree as ET
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -169,16 +170,35 @@ LSCPU_CANNOT = {
 
 
 def lscpu(root: Path) -> dict[str, str] | None:
-    """lscpu's fields for a tree; ``None`` when it gives no topology."""
+    """lscpu's fields for a tree (cache sizes in bytes); ``None`` when it gives no
+    topology."""
     binary = need_tool("lscpu", "util-linux")
-    result = subprocess.run([binary, "--sysroot", str(root), "--json"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [binary, "--sysroot", str(root), "--json", "--bytes"], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         return None
     fields = {row["field"].rstrip(":"): row.get("data") for row in json.loads(result.stdout)["lscpu"]}
     return fields if fields.get("Socket(s)") else None
 
 
-def compare_with_lscpu(root: Path, text: str) -> None:
+# lscpu's cache names -> ours
+LSCPU_CACHES = {
+    "L1d cache": (1, "Data"),
+    "L1i cache": (1, "Instruction"),
+    "L2 cache": (2, "Unified"),
+    "L2d cache": (2, "Data"),
+    "L2i cache": (2, "Instruction"),
+    "L3 cache": (3, "Unified"),
+    "L4 cache": (4, "Unified"),
+}
+_LSCPU_CACHE = re.compile(r"(\d+)(?: \((\d+) instances?\))?")
+
+
+def compare_with_lscpu(root: Path, text: str, caches: bool = True) -> None:
+    """Topology, online CPUs (where lscpu lists them: it reads only the online mask)
+    and, with `caches`, every cache level lscpu prints: its total size in bytes and
+    its instances (where lscpu counts them)."""
     theirs = lscpu(root)
     assert theirs is not None
     got = samples(text)
@@ -186,7 +206,19 @@ def compare_with_lscpu(root: Path, text: str) -> None:
     assert got["host_cpu_sockets"] == sockets
     assert got["host_cpu_cores"] == sockets * int(theirs["Core(s) per socket"])
     assert got["host_cpu_threads_per_core"] == int(theirs["Thread(s) per core"])
-    assert got['host_cpu_logical{state="online"}'] == len(parse_cpulist(theirs["On-line CPU(s) list"]))
+    if "On-line CPU(s) list" in theirs:
+        assert got['host_cpu_logical{state="online"}'] == len(parse_cpulist(theirs["On-line CPU(s) list"]))
+    if not caches:
+        return
+    for name, (level, ctype) in LSCPU_CACHES.items():
+        if name not in theirs:
+            continue
+        match = _LSCPU_CACHE.fullmatch(theirs[name])
+        assert match, theirs[name]
+        labels = f'{{level="{level}",type="{ctype}"}}'
+        assert got[f"host_cpu_cache_size_bytes{labels}"] == int(match.group(1)), name
+        if match.group(2):
+            assert got[f"host_cpu_cache_instances{labels}"] == int(match.group(2)), name
 
 
 @pytest.mark.parametrize("name", LSCPU_TREES)
@@ -195,12 +227,82 @@ def test_topology_equals_lscpu_on_the_capture(name: str) -> None:
     if name in LSCPU_CANNOT:
         assert lscpu(root) is None, f"lscpu reads {name} now: compare, and drop the reason"
         return
-    compare_with_lscpu(root, scraped(name))
+    compare_with_lscpu(root, scraped(name), caches=True)
+
+
+# Generated hosts lscpu 2.38 (Debian 12) cannot read, and why.
+LSCPU_CANNOT_GENERATED = {
+    "k-switches-only": "lscpu 2.38 exits 1 without cpu/possible, which this tree lacks by design",
+    "k-thread-siblings-only": "lscpu 2.38 crashes (SIGSEGV) on a topology directory with only thread_siblings",
+}
+# Generated hosts whose caches lscpu 2.38 counts otherwise, and why (topology still compared).
+LSCPU_CACHES_DIFFER = {
+    "k-ia64-zero-maps": "lscpu 2.38 has no fallback for an all-zero shared_cpu_map: one cache per thread",
+    "k-first-cpu-not-zero": "lscpu assumes sparc64's caches unshared (an instance per CPU); the kernel does "
+    "not say, so we give one instance's size and no count",
+    "k-odd-values": "lscpu counts a size it cannot parse as 0; we leave that total out",
+}
 
 
 @pytest.mark.parametrize("host", sorted(GENERATED))
-def test_topology_equals_lscpu_on_the_generated_hosts(host: str) -> None:
-    compare_with_lscpu(host_root(host), scrape(host))
+def test_topology_and_caches_equal_lscpu_on_the_generated_hosts(host: str) -> None:
+    if host in LSCPU_CANNOT_GENERATED:
+        assert lscpu(host_root(host)) is None, f"lscpu reads {host} now: compare, and drop the reason"
+        return
+    compare_with_lscpu(host_root(host), scrape(host), caches=host not in LSCPU_CACHES_DIFFER)
+
+
+# --- hwloc's lstopo on the same tree (a second, independent reader) ------------------------
+
+_HWLOC_TYPES = {"0": "Unified", "1": "Data", "2": "Instruction"}
+
+
+def lstopo(root: Path) -> dict[str, Any] | None:
+    """hwloc's view of a tree (its Linux reader only, not the running CPU's CPUID):
+    how many packages, cores, PUs and NUMA nodes, and each cache level's total size and
+    instances; ``None`` when lstopo cannot read it."""
+    binary = need_tool("lstopo-no-graphics", "hwloc")
+    env = {"HWLOC_FSROOT": str(root), "HWLOC_COMPONENTS": "linux,-x86", "PATH": os.defpath}
+    result = subprocess.run([binary, "--of", "xml"], env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return None
+    counts: dict[str, int] = {}
+    caches: dict[tuple[int, str], list[int]] = {}
+    for obj in ET.fromstring(result.stdout).iter("object"):
+        kind = obj.get("type", "")
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind.endswith("Cache"):
+            total = caches.setdefault((int(kind[1]), _HWLOC_TYPES[obj.get("cache_type", "0")]), [0, 0])
+            total[0] += int(obj.get("cache_size", "0"))
+            total[1] += 1
+    return {"counts": counts, "caches": caches}
+
+
+# Generated hosts whose caches hwloc counts otherwise, and why (the rest still compared).
+HWLOC_CACHES_DIFFER = {"k-odd-values": "hwloc counts a size it cannot parse as 0; we leave that total out"}
+
+
+def compare_with_hwloc(root: Path, text: str, caches: bool = True) -> None:
+    theirs = lstopo(root)
+    assert theirs is not None
+    got = samples(text)
+    counts = theirs["counts"]
+    if counts.get("Package"):  # hwloc makes none where nothing names packages
+        assert got["host_cpu_sockets"] == counts["Package"]
+    assert got["host_cpu_cores"] == counts["Core"]
+    assert got['host_cpu_logical{state="online"}'] == counts["PU"]
+    assert got.get("host_numa_nodes", 1) == counts.get("NUMANode", 1)
+    if not caches:
+        return
+    for (level, ctype), (size, instances) in theirs["caches"].items():
+        labels = f'{{level="{level}",type="{ctype}"}}'
+        assert got[f"host_cpu_cache_size_bytes{labels}"] == size, labels
+        assert got[f"host_cpu_cache_instances{labels}"] == instances, labels
+
+
+@pytest.mark.parametrize("host", sorted(GENERATED))
+def test_topology_and_caches_equal_hwlocs_on_the_generated_hosts(host: str) -> None:
+    compare_with_hwloc(host_root(host), scrape(host), caches=host not in HWLOC_CACHES_DIFFER)
 
 
 # --- identity ------------------------------------------------------------------------------

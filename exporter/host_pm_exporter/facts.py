@@ -27,6 +27,7 @@ from host_pm_exporter.readers.cpus import (
     read_cpu_ids,
     read_hugepage_sizes,
 )
+from host_pm_exporter.readers.giveup import tallying
 from host_pm_exporter.readers.power import (
     ModeList,
     PowerFacts,
@@ -116,6 +117,12 @@ class ScrapeFacts:
     def lockdown(self) -> ModeList | None:
         return self._once("lockdown", lambda: read_lockdown(self.fs))
 
+    def online_or_none(self) -> frozenset[int] | None:
+        try:
+            return self.cpu_sets().online
+        except (ReadError, ParseError):
+            return None
+
     def online_or_empty(self) -> frozenset[int]:
         try:
             return self.cpu_sets().online
@@ -164,6 +171,7 @@ class Section(Generic[T]):
     data: T | None
     error: str | None
     duration: float
+    given_up: dict[str, int] = field(default_factory=dict)  # facts left out, by reason (readers.giveup)
 
     @property
     def ok(self) -> bool:
@@ -240,8 +248,10 @@ failures = Failures(log, "collector failed", "collector", limit=512)
 def gather(name: str, facts: ScrapeFacts, reader: Callable[[ScrapeFacts], T]) -> Section[T]:
     """Run one reader; a read or parse failure becomes the section's error."""
     start = time.perf_counter()
+    given_up: dict[str, int] = {}
     try:
-        data: T | None = reader(facts)
+        with tallying() as given_up:
+            data: T | None = reader(facts)
         error = None
     except BAD_INPUT as err:
         data, error = None, str(err)
@@ -249,4 +259,4 @@ def gather(name: str, facts: ScrapeFacts, reader: Callable[[ScrapeFacts], T]) ->
     except Exception as err:  # a reader bug must not break the scrape
         log.exception("collector failed", extra={"collector": name})
         data, error = None, f"{type(err).__name__}: {err}"
-    return Section(data, error, time.perf_counter() - start)
+    return Section(data, error, time.perf_counter() - start, given_up)

@@ -5,7 +5,12 @@ real `/proc` and `/sys`.  The contract readers rely on:
 
 - a file that does not exist returns ``None``: "not present on this host", not an error;
 - a file that exists but cannot be read (permission, I/O error) or is not text raises
-  `ReadError`, which fails the collector that asked for it and nothing else.
+  `ReadError`: the reader then gives up that fact (`readers.giveup`), or fails its
+  collector where the fact is the collector's core;
+- trailing NUL bytes are dropped, as util-linux's ``ul_path_read_*`` do (they read a
+  C string): older kernels padded some list files (``node/online``, ``nodeN/cpulist``,
+  ``cpuN/topology/*_list``) with a NUL after the newline.  A NUL before other text is
+  still not text.
 """
 
 from __future__ import annotations
@@ -71,10 +76,10 @@ class HostFS:
         return path
 
     def read(self, path: str, errors: str = "strict") -> str | None:
-        """The text of `path`, or ``None`` when it does not exist.  A NUL byte raises
-        `ReadError`: sysfs and procfs write text; so do bytes that are not UTF-8, unless
-        `errors` is "replace" (for /proc/cpuinfo, where one odd byte in a model name
-        must not cost the whole collector)."""
+        """The text of `path`, or ``None`` when it does not exist.  Trailing NULs are
+        dropped; any other NUL byte raises `ReadError`: sysfs and procfs write text;
+        so do bytes that are not UTF-8, unless `errors` is "replace" (for /proc/cpuinfo,
+        where one odd byte in a model name must not cost the whole collector)."""
         return _text(self.read_bytes(path), "", path, errors)
 
     def read_bytes(self, path: str) -> bytes | None:
@@ -195,6 +200,16 @@ class Dir:
         """As `HostFS.read_int`, for the file `name` in this directory."""
         return _int(self.read(name), self._prefix, name, signed)
 
+    def exists(self, name: str) -> bool:
+        """Whether `name` is there in this directory (one stat relative to it)."""
+        if self._fd is None:
+            return False
+        try:
+            os.stat(name, dir_fd=self._fd)
+        except OSError:
+            return False
+        return True
+
     def _refuse(self, name: str) -> None:
         """A file in a directory that could not be opened fails as opening it by its
         whole path would have (it is absent with an absent directory)."""
@@ -241,11 +256,14 @@ def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool) -> byte
 
 
 def _text(data: bytes | None, prefix: str, path: str, errors: str) -> str | None:
-    """`data` of the file `prefix` + `path` as text.  A NUL byte raises `ReadError`:
-    sysfs and procfs write text; so do bytes that are not UTF-8, unless `errors` is
-    "replace"."""
+    """`data` of the file `prefix` + `path` as text, without trailing NUL bytes (the
+    padding older kernels wrote after the newline).  Any other NUL byte raises
+    `ReadError`: sysfs and procfs write text; so do bytes that are not UTF-8, unless
+    `errors` is "replace"."""
     if data is None:
         return None
+    if data.endswith(b"\x00"):
+        data = data.rstrip(b"\x00")
     if b"\x00" in data:
         raise ReadError(f"{prefix}{path}: not text (NUL byte)")
     try:

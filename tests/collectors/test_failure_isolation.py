@@ -55,13 +55,16 @@ CASES = [
     ("RTC", "server-s3", symlink_loop("sys/class/rtc"), {"wake"}),
     ("lockdown", "server-s3", directory("sys/kernel/security/lockdown"), {"lockdown", "readiness"}),
     ("cpuinfo", "spr-2s", garbage("proc/cpuinfo", b"\x00\x01\x02 binary junk"), {"cpu", "vulnerabilities"}),
-    ("CPU sets", "spr-2s", garbage("sys/devices/system/cpu/online", b"0-3,oops\n"), {"topology", "cache", "idle"}),
+    # a bad online mask is one fact given up: the cpuN/online switches stand in for it
+    ("CPU mask", "spr-2s", garbage("sys/devices/system/cpu/online", b"0-3,oops\n"), set()),
     (
-        "topology groups",
+        "CPU directory",
         "spr-2s",
-        garbage("sys/devices/system/cpu/cpu3/topology/core_cpus_list", b"3,oops\n"),
-        {"topology"},  # the cache collector reads the sharing lists itself instead
+        symlink_loop("sys/devices/system/cpu"),
+        {"topology", "cache", "idle", "vulnerabilities", "dvfs"},
     ),
+    # one CPU's bad core list: its thread_siblings_list stands in for it
+    ("topology groups", "spr-2s", garbage("sys/devices/system/cpu/cpu3/topology/core_cpus_list", b"3,oops\n"), set()),
 ]
 
 
@@ -93,8 +96,17 @@ def test_what_survives_a_broken_fact_is_still_right(host_copy: Callable[..., Pat
     root = host_copy("spr-2s")
     garbage("sys/devices/system/cpu/cpu3/topology/core_cpus_list", b"3,oops\n")(root)
     got = samples(scrape(root))
-    assert "host_cpu_cores" not in got
+    assert got["host_cpu_cores"] == 24  # cpu3's thread_siblings_list instead
+    assert got['host_exporter_facts_given_up{collector="topology",reason="malformed"}'] == 1
     assert got['host_cpu_cache_instances{level="2",type="Unified"}'] == 24
+    root = host_copy("spr-2s")
+    for name in ("core_cpus_list", "thread_siblings_list", "core_cpus", "thread_siblings"):
+        garbage(f"sys/devices/system/cpu/cpu3/topology/{name}", b"oops\n")(root)
+    got = samples(scrape(root))
+    assert "host_cpu_cores" not in got or got["host_cpu_cores"] == 24
+    assert got['host_exporter_facts_given_up{collector="topology",reason="malformed"}'] == 5
+    assert got["host_cpu_sockets"] == 2  # the other levels stand
+    assert got['host_exporter_collector_success{collector="topology"}'] == 1
 
 
 def test_an_unreadable_rtc_leaves_only_suspend_then_hibernate_unknown(host_copy: Callable[..., Path]) -> None:

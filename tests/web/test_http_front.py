@@ -235,8 +235,9 @@ def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> No
     import asyncio
 
     from host_pm_exporter.address import Limits, listen
-    from host_pm_exporter.cli import make_registry, parse_config
+    from host_pm_exporter.cli import parse_config
     from host_pm_exporter.web import Routes, Server
+    from host_pm_exporter.wiring import make_exposition
 
     release = threading.Event()
 
@@ -244,7 +245,7 @@ def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> No
         release.wait(10)
         return b"too late\n"
 
-    registry = make_registry(parse_config([*fixture_args("server-s3"), "--pm.probes=kernel"]))
+    registry = make_exposition(parse_config([*fixture_args("server-s3"), "--pm.probes=kernel"]))
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = Server(sock, Routes(registry, "/metrics", page=stuck_page), Limits(request_timeout=0.3))

@@ -45,7 +45,7 @@ def families(nodes: list[NumaNode] | None) -> Iterator[Family]:
 COLLECTOR = Collector(
     "numa",
     "NUMA nodes: memory, CPUs, distances, huge pages",
-    gather=lambda facts: read_numa(facts.fs),
+    gather=lambda facts: read_numa(facts.fs, facts.online_or_none()),
     families=families,
     metrics=(
         "host_numa_nodes",

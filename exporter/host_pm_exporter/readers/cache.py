@@ -3,14 +3,16 @@ them (/sys/devices/system/cpu/cpu*/cache/index*)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Callable
 
 from host_pm_exporter.hostfs import Dir, HostFS
-from host_pm_exporter.readers import ParseError, parse_file
+from host_pm_exporter.readers import ParseError, read_parsed, read_word
 from host_pm_exporter.readers.cpulist import read_cpuset
+from host_pm_exporter.readers.giveup import or_none
 
 _SIZE = re.compile(r"(\d+)([KMG]?)")
 _INDEX = re.compile(r"index\d+")
@@ -44,12 +46,19 @@ def read_caches(
     elsewhere: Sequence[CacheSummary] = (),
 ) -> list[CacheSummary]:
     """Count cache instances as lscpu does: the distinct sets of online CPUs that share
-    one, from each CPU's ``shared_cpu_list`` (or, on older kernels, ``shared_cpu_map``).
+    one, from each CPU's ``shared_cpu_list`` (or, on older kernels, ``shared_cpu_map``),
+    and sum their sizes, each instance's own (an Intel hybrid's L1d is 8 x 48 KiB and
+    4 x 32 KiB on a Core i7-12700; an SoC's L3 slices may differ in size).
 
-    Each cache index is described (level, type, size) once per kind of CPU, and one
-    sharing list is read per instance: a CPU that an instance already covers is not
-    read again.  Nothing is assumed from the topology: on a big.LITTLE SoC two small
-    cores may share an L2 while a third of the same kind has its own.
+    Each CPU's own indexes count, so a CPU without some level (an asymmetric SoC)
+    neither hides that level on the others nor borrows it: the first CPU of each kind
+    lists its cache directory, the others are checked by two stats and listed where
+    they differ.  Each index is described (level, type) once per kind of CPU and set
+    of indexes; one sharing list and one size are read per instance: a CPU that an
+    instance already covers is not read again.  A sharing map without the CPU itself (ia64 writes all zeros) falls
+    back to the CPU's thread siblings, as lscpu does.  Nothing else is assumed from the
+    topology: on a big.LITTLE SoC two small cores may share an L2 while a third of the
+    same kind has its own.
 
     `elsewhere` are caches the kernel keeps outside sysfs (s390's shared caches are
     only in /proc/cpuinfo); a level and type that sysfs has wins.
@@ -61,6 +70,11 @@ def read_caches(
         return _read_caches(fs, cpu_dir, cpus, kind_of, elsewhere)
 
 
+def _indexes(fs: HostFS, cpu_dir: Dir, cpu: int) -> tuple[str, ...]:
+    names = or_none("cache directory", fs.listdir, cpu_dir.where(f"cpu{cpu}/cache")) or []
+    return tuple(sorted((n for n in names if _INDEX.fullmatch(n)), key=lambda n: int(n[5:])))
+
+
 def _read_caches(
     fs: HostFS,
     cpu_dir: Dir,
@@ -69,28 +83,42 @@ def _read_caches(
     elsewhere: Sequence[CacheSummary],
 ) -> list[CacheSummary]:
     online_set = frozenset(cpus)
-    by_kind: dict[Hashable, list[int]] = {}
+    # Each CPU's indexes: listed for the first CPU of each kind; the others are taken
+    # to have the same unless a stat says otherwise (one more index, or one fewer:
+    # the kernel numbers a CPU's indexes from 0 without gaps), then listed themselves.
+    shapes: dict[tuple[Hashable, tuple[str, ...]], list[int]] = {}
+    first: dict[Hashable, tuple[str, ...]] = {}
     for cpu in cpus:
-        by_kind.setdefault(kind_of(cpu), []).append(cpu)
+        kind = kind_of(cpu)
+        indexes = first.get(kind)
+        if indexes is None:
+            indexes = first[kind] = _indexes(fs, cpu_dir, cpu)
+        elif cpu_dir.exists(f"cpu{cpu}/cache/index{len(indexes)}") or (
+            indexes and not cpu_dir.exists(f"cpu{cpu}/cache/{indexes[-1]}")
+        ):
+            indexes = _indexes(fs, cpu_dir, cpu)
+        shapes.setdefault((kind, indexes), []).append(cpu)
     # (level, type, sharing CPUs) -> size: a cache shared by CPUs of two kinds (an L3
     # over P- and E-cores) is one instance.
     instances: dict[tuple[int, str, frozenset[int]], int | None] = {}
-    for members in by_kind.values():
-        rep = members[0]
-        for index in fs.listdir(cpu_dir.where(f"cpu{rep}/cache")) or []:
-            if not _INDEX.fullmatch(index):
+    for (_kind, indexes), members in shapes.items():
+        for index in indexes:
+            described = or_none("cache level and type", _describe, cpu_dir, f"cpu{members[0]}/cache/{index}")
+            if described is None:
                 continue
-            level, ctype, size = _describe(cpu_dir, f"cpu{rep}/cache/{index}")
+            level, ctype = described
             covered: set[int] = set()
             for cpu in members:
                 if cpu in covered:
                     continue
                 path = f"cpu{cpu}/cache/{index}"
-                shared = read_cpuset(cpu_dir, f"{path}/shared_cpu_list", f"{path}/shared_cpu_map")
+                shared = or_none("cache sharing list", _sharing, cpu_dir, cpu, path)
                 if shared is None:
-                    continue  # this CPU has no such cache
+                    continue  # no such cache after all, or its list given up
                 group = frozenset((shared & online_set) | {cpu})
-                instances.setdefault((level, ctype, group), size)
+                key = (level, ctype, group)
+                if key not in instances:
+                    instances[key] = or_none("cache size", read_parsed, cpu_dir, f"{path}/size", parse_cache_size)
                 covered |= group
     totals: dict[tuple[int, str], list[int | None]] = {}
     for (level, ctype, _group), size in instances.items():
@@ -98,23 +126,31 @@ def _read_caches(
         total[0] = None if size is None or total[0] is None else total[0] + size
         total[1] = (total[1] or 0) + 1
     if not totals:
-        elsewhere = [*elsewhere, *_sparc_caches(cpu_dir, f"cpu{cpus[0]}")]
+        elsewhere = [*elsewhere, *_sparc_caches(cpu_dir, cpus)]
     out = [CacheSummary(level, ctype, size, count or 0) for (level, ctype), (size, count) in sorted(totals.items())]
     out += [c for c in elsewhere if (c.level, c.type) not in totals]
     return sorted(out, key=lambda c: (c.level, c.type))
 
 
-def _describe(cpu_dir: Dir, path: str) -> tuple[int, str, int | None]:
-    """Level, type and size of a cache (`path` in the CPU directory).  The kernel
-    leaves out ``size`` when firmware does not say it (arm64 guests, some boards): the
-    size is then unknown."""
+def _sharing(cpu_dir: Dir, cpu: int, path: str) -> frozenset[int] | None:
+    """The CPUs sharing `cpu`'s cache at `path`; ``None`` when the CPU has no such
+    cache.  A map without the CPU itself (ia64 writes all zeros) is the CPU's thread
+    siblings, as lscpu takes it."""
+    shared = read_cpuset(cpu_dir, f"{path}/shared_cpu_list", f"{path}/shared_cpu_map")
+    if shared is None or cpu in shared:
+        return shared
+    topo = f"cpu{cpu}/topology"
+    siblings = read_cpuset(cpu_dir, f"{topo}/thread_siblings_list", f"{topo}/thread_siblings")
+    return siblings if siblings and cpu in siblings else frozenset({cpu})
+
+
+def _describe(cpu_dir: Dir, path: str) -> tuple[int, str]:
+    """Level and type of a cache (`path` in the CPU directory)."""
     level = cpu_dir.read_int(f"{path}/level")
-    ctype, size = cpu_dir.read(f"{path}/type"), cpu_dir.read(f"{path}/size")
+    ctype = read_word(cpu_dir, f"{path}/type")
     if level is None or ctype is None:
         raise ParseError(f"{cpu_dir.where(path)}: level or type missing")
-    if size is None:
-        return level, ctype.strip(), None
-    return level, ctype.strip(), parse_file(cpu_dir.where(f"{path}/size"), parse_cache_size, size)
+    return level, ctype
 
 
 # sparc64 keeps a CPU's caches as attributes of the CPU itself, in bytes.
@@ -122,12 +158,18 @@ _SPARC_CACHES = (("l1_dcache_size", 1, "Data"), ("l1_icache_size", 1, "Instructi
                  ("l3_cache_size", 3, "Unified"))  # fmt: skip
 
 
-def _sparc_caches(cpu_dir: Dir, cpu: str) -> list[CacheSummary]:
-    """sparc64's cache sizes (``cpuN/l1_dcache_size`` ...), as lscpu reads them there.
-    Which CPUs share one, the kernel does not say: no instance count."""
-    out = []
-    for name, level, ctype in _SPARC_CACHES:
-        size = cpu_dir.read_int(f"{cpu}/{name}")
-        if size:
-            out.append(CacheSummary(level, ctype, size, None))
-    return out
+def _sparc_caches(cpu_dir: Dir, cpus: list[int]) -> list[CacheSummary]:
+    """sparc64's cache sizes (``cpuN/l1_dcache_size`` ...), as lscpu reads them there,
+    from the first online CPU whose directory is there (sparc64's first CPU need not
+    be cpu0).  Which CPUs share one, the kernel does not say: no instance count, and
+    the size is one instance's."""
+    for cpu in cpus:
+        if not os.path.isdir(cpu_dir.where(f"cpu{cpu}")):
+            continue
+        out = []
+        for name, level, ctype in _SPARC_CACHES:
+            size = or_none("sparc cache size", cpu_dir.read_int, f"cpu{cpu}/{name}")
+            if size:
+                out.append(CacheSummary(level, ctype, size, None))
+        return out
+    return []

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from host_pm_exporter.hostfs import HostFS
-from host_pm_exporter.readers import read_parsed
+from host_pm_exporter.readers import read_parsed, read_word
 from host_pm_exporter.readers.cache import parse_cache_size
 from host_pm_exporter.readers.cpulist import read_cpuset
+from host_pm_exporter.readers.giveup import or_none
 from host_pm_exporter.readers.topology import cpu_dir
 
 _HUGEPAGES = re.compile(r"hugepages-(\d+)kB")
@@ -49,49 +50,58 @@ class CacheBank:
 
 
 def read_cpu_ids(fs: HostFS, online: Iterable[int]) -> list[CpuIds]:
-    """The topology ids of every online CPU, in CPU order."""
+    """The topology ids of every online CPU, in CPU order; an id that cannot be read
+    is given up (``None``), as is an unreadable sibling list (the CPU alone)."""
     out = []
     for cpu in sorted(online):
         base = cpu_dir(fs, f"cpu{cpu}", "topology")
-        siblings = read_cpuset(fs, f"{base}/thread_siblings_list", f"{base}/thread_siblings")
-        out.append(
-            CpuIds(
-                cpu=cpu,
-                package=fs.read_int(f"{base}/physical_package_id", signed=True),
-                die=fs.read_int(f"{base}/die_id", signed=True),
-                cluster=fs.read_int(f"{base}/cluster_id", signed=True),
-                core=fs.read_int(f"{base}/core_id", signed=True),
-                siblings=siblings if siblings else frozenset({cpu}),
-            )
+        siblings = or_none(
+            "thread siblings", read_cpuset, fs, f"{base}/thread_siblings_list", f"{base}/thread_siblings"
         )
+        package, die, cluster, core = (or_none(f"cpu {name}", _signed, fs, f"{base}/{name}") for name in _ID_FILES)
+        out.append(CpuIds(cpu, package, die, cluster, core, siblings if siblings else frozenset({cpu})))
     return out
+
+
+_ID_FILES = ("physical_package_id", "die_id", "cluster_id", "core_id")
+
+
+def _signed(fs: HostFS, path: str) -> int | None:
+    return fs.read_int(path, signed=True)
 
 
 def read_cache_banks(fs: HostFS, online: Iterable[int], min_level: int = 3) -> list[CacheBank]:
     """Every distinct cache instance of `min_level` and up that has an ``id`` (the
     kernel writes one where firmware numbers its caches), sorted by level, type, id.
-    A cache without ``id`` or ``size`` cannot be named: it is left out."""
+    A cache without ``id`` or ``size`` cannot be named: it is left out, as is one
+    whose files cannot be read (given up).  A sharing map without the CPU itself
+    (ia64's zeros) is the CPU's thread siblings."""
     banks: dict[tuple[int, str, int], CacheBank] = {}
     for cpu in sorted(online):
         base = cpu_dir(fs, f"cpu{cpu}", "cache")
-        for index in fs.listdir(base) or []:
-            if not _INDEX.fullmatch(index):
-                continue
-            path = f"{base}/{index}"
-            level = fs.read_int(f"{path}/level")
-            if level is None or level < min_level:
-                continue
-            ctype = fs.read(f"{path}/type")
-            bank_id = fs.read_int(f"{path}/id")
-            size = read_parsed(fs, f"{path}/size", parse_cache_size)
-            if ctype is None or bank_id is None or size is None:
-                continue
-            key = (level, ctype.strip(), bank_id)
-            if key in banks:
-                continue
-            shared = read_cpuset(fs, f"{path}/shared_cpu_list", f"{path}/shared_cpu_map")
-            banks[key] = CacheBank(bank_id, level, ctype.strip(), size, shared or frozenset({cpu}))
+        for index in or_none("cache directory", fs.listdir, base) or []:
+            if _INDEX.fullmatch(index):
+                or_none("cache bank", _bank, fs, cpu, f"{base}/{index}", min_level, banks)
     return [banks[key] for key in sorted(banks)]
+
+
+def _bank(fs: HostFS, cpu: int, path: str, min_level: int, banks: dict[tuple[int, str, int], CacheBank]) -> None:
+    level = fs.read_int(f"{path}/level")
+    if level is None or level < min_level:
+        return
+    ctype = read_word(fs, f"{path}/type")
+    bank_id = fs.read_int(f"{path}/id")
+    size = read_parsed(fs, f"{path}/size", parse_cache_size)
+    if ctype is None or bank_id is None or size is None:
+        return
+    key = (level, ctype, bank_id)
+    if key in banks:
+        return
+    shared = read_cpuset(fs, f"{path}/shared_cpu_list", f"{path}/shared_cpu_map") or frozenset()
+    if cpu not in shared:
+        topo = cpu_dir(fs, f"cpu{cpu}", "topology")
+        shared = read_cpuset(fs, f"{topo}/thread_siblings_list", f"{topo}/thread_siblings") or frozenset({cpu})
+    banks[key] = CacheBank(bank_id, level, ctype, size, shared)
 
 
 def read_hugepage_sizes(fs: HostFS) -> list[int]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from host_pm_exporter.hostfs import Dir, HostFS
 from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpulist import parse_cpulist, read_cpuset
+from host_pm_exporter.readers.giveup import give_up, or_none
 
 _MEMTOTAL = re.compile(r"^Node \d+ MemTotal:\s+(\d+) kB", re.MULTILINE)
 _HUGEPAGES_DIR = re.compile(r"hugepages-(\d+)kB")
@@ -47,38 +48,48 @@ def parse_distance(text: str) -> list[int]:
         raise ParseError(f"bad distance row {text.strip()[:60]!r}") from None
 
 
-def read_numa(fs: HostFS) -> list[NumaNode] | None:
-    """The online NUMA nodes; ``None`` when the kernel has no node directory."""
+def read_numa(fs: HostFS, online_cpus: frozenset[int] | None = None) -> list[NumaNode] | None:
+    """The online NUMA nodes; ``None`` when the kernel has no node directory.
+
+    A node's CPUs are its online ones (`online_cpus`, when known): the kernel's
+    ``cpulist`` also lists offline CPUs on some architectures (s390 drawers, CPUs
+    taken offline).  Each fact of a node stands on its own: one that cannot be read is
+    given up and the others stay.  The nodes come from ``node/online``, else from the
+    ``nodeN`` directories."""
     base = fs.sys("devices", "system", "node")
-    online = read_parsed(fs, fs.sys("devices", "system", "node", "online"), parse_cpulist)
+    online = or_none("node online list", read_parsed, fs, f"{base}/online", parse_cpulist)
     if online is not None:
         ids = sorted(online)
     else:
         entries = fs.listdir(base)
         if entries is None:
             return None
-        ids = sorted(int(e[4:]) for e in entries if e.startswith("node") and e[4:].isdigit())
+        ids = sorted(int(e[4:]) for e in entries if e.startswith("node") and e[4:].isascii() and e[4:].isdigit())
     nodes = []
     for node in ids:
         path = f"{base}/node{node}"
         if not fs.exists(path):
             continue  # listed online, but no directory: nothing to report
         with fs.directory(path) as files:
-            nodes.append(_node(fs, files, node, ids))
+            nodes.append(_node(fs, files, node, ids, online_cpus))
     return nodes
 
 
-def _node(fs: HostFS, path: Dir, node: int, ids: list[int]) -> NumaNode:
+def _node(fs: HostFS, path: Dir, node: int, ids: list[int], online_cpus: frozenset[int] | None) -> NumaNode:
     """One node's facts, from its directory."""
-    cpus = read_cpuset(path, "cpulist", "cpumap")
-    memory = read_parsed(path, "meminfo", parse_node_meminfo)
-    row = read_parsed(path, "distance", parse_distance) or []
+    cpus = or_none("node cpu list", read_cpuset, path, "cpulist", "cpumap")
+    if cpus is not None and online_cpus is not None:
+        cpus &= online_cpus
+    memory = or_none("node memory", read_parsed, path, "meminfo", parse_node_meminfo)
+    row = or_none("node distances", read_parsed, path, "distance", parse_distance) or []
+    if row and len(row) != len(ids):
+        give_up("node distances", ParseError(f"{path.where('distance')}: {len(row)} distances for {len(ids)} nodes"))
     hugepages = {}
-    for entry in fs.listdir(path.where("hugepages")) or []:
+    for entry in or_none("node huge pages", fs.listdir, path.where("hugepages")) or []:
         match = _HUGEPAGES_DIR.fullmatch(entry)
         if match:
-            total = path.read_int(f"hugepages/{entry}/nr_hugepages")
-            free = path.read_int(f"hugepages/{entry}/free_hugepages")
+            total = or_none("node huge pages", path.read_int, f"hugepages/{entry}/nr_hugepages")
+            free = or_none("node huge pages", path.read_int, f"hugepages/{entry}/free_hugepages")
             if total is not None and free is not None:  # absent is no sample, not 0
                 hugepages[int(match.group(1)) * 1024] = (total, free)
     return NumaNode(

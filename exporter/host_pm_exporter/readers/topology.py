@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from host_pm_exporter.hostfs import Dir, HostFS
+from host_pm_exporter.hostfs import Dir, HostFS, ReadError
 from host_pm_exporter.readers import ParseError, read_parsed
 from host_pm_exporter.readers.cpuinfo import CpuInfo
 from host_pm_exporter.readers.cpulist import parse_cpulist, parse_cpumask
+from host_pm_exporter.readers.giveup import give_up, or_none
 
 LOGICAL_STATES = ("online", "offline", "present", "possible")
 
@@ -47,29 +48,68 @@ def cpu_dir(fs: HostFS, *parts: str) -> str:
 
 
 def read_cpu_sets(fs: HostFS) -> CpuSets:
-    """The CPU masks; an absent ``online`` falls back to the cpuN directories."""
+    """The CPU masks, each with its fallback where the kernel has no such file or it
+    cannot be read (docs/architectures.md, "Fallbacks"):
+
+    - present: ``present``; else every ``cpuN`` directory (kernels register a CPU
+      device for each present CPU), and the online CPUs;
+    - online: ``online``; else every present CPU whose ``cpuN/online`` switch does
+      not say ``0`` (an absent or empty switch is online: the boot CPU has none, and
+      kernels without CPU hotplug none at all);
+    - possible: ``possible``; else the present CPUs;
+    - offline: ``offline`` (the kernel's list runs on to its compile-time maximum:
+      only possible CPUs count); else the possible CPUs not online.
+    """
     with fs.directory(cpu_dir(fs)) as cpu:
         return _cpu_sets(fs, cpu)
 
 
+def _mask(cpu: Dir, name: str) -> frozenset[int] | None:
+    return or_none(f"cpu {name} list", read_parsed, cpu, name, parse_cpulist)
+
+
+def cpu_numbers(fs: HostFS, cpu: Dir) -> list[int]:
+    """The N of every ``cpuN`` directory, sorted."""
+    entries = fs.listdir(cpu.path) or []
+    return sorted(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isascii() and e[3:].isdigit())
+
+
+def parse_online_switch(text: str) -> bool:
+    """A CPU's ``online`` switch: ``0`` is offline, ``1`` (or nothing: a damaged or
+    odd capture) online.
+
+    >>> parse_online_switch("0\\n"), parse_online_switch("1\\n"), parse_online_switch("\\n")
+    (False, True, True)
+    """
+    word = text.strip()
+    if word not in ("", "0", "1"):
+        raise ParseError(f"not 0 or 1: {word[:20]!r}")
+    return word != "0"
+
+
+def _switched_on(cpu: Dir, number: int) -> bool:
+    """Whether ``cpuN/online`` leaves the CPU online; one that cannot be read is
+    counted online (its directory is there) and the switch given up."""
+    state = or_none("cpu online switch", read_parsed, cpu, f"cpu{number}/online", parse_online_switch)
+    return state is not False
+
+
 def _cpu_sets(fs: HostFS, cpu: Dir) -> CpuSets:
-    masks = {}
-    for name in (*LOGICAL_STATES, "isolated"):
-        masks[name] = read_parsed(cpu, name, parse_cpulist)
-    if masks["online"] is None:
-        # Old kernels without the mask: every cpuN directory, but not those whose own
-        # online switch says 0 (the boot CPU usually has no switch).
-        entries = fs.listdir(cpu.path) or []
-        numbers = sorted(int(e[3:]) for e in entries if e.startswith("cpu") and e[3:].isascii() and e[3:].isdigit())
-        masks["online"] = frozenset(n for n in numbers if cpu.read_int(f"cpu{n}/online") != 0)
-    online = masks["online"] or frozenset()
-    present = masks["present"] if masks["present"] is not None else online
+    masks = {name: _mask(cpu, name) for name in (*LOGICAL_STATES, "isolated")}
+    online, present = masks["online"], masks["present"]
+    if present is None:
+        present = frozenset(cpu_numbers(fs, cpu))
+        if online is not None:
+            present |= online
+    if online is None:
+        online = frozenset(n for n in present if _switched_on(cpu, n))
     possible = masks["possible"] if masks["possible"] is not None else present
+    offline = masks["offline"]
     return CpuSets(
         online=online,
         # The kernel's offline list runs on to its compile-time maximum (16-1023 on a
         # 16-CPU partition): only possible CPUs can be offline.
-        offline=(masks["offline"] or frozenset()) & (possible | online),
+        offline=(offline & (possible | online)) if offline is not None else possible - online,
         present=present,
         possible=possible,
         isolated=masks["isolated"] or frozenset(),
@@ -79,7 +119,7 @@ def _cpu_sets(fs: HostFS, cpu: Dir) -> CpuSets:
 @dataclass(frozen=True)
 class Groups:
     """The online CPUs partitioned by package, die, cluster and core (``None``: the
-    kernel has no such sibling lists)."""
+    kernel has no such sibling lists, or they could not be read)."""
 
     package: list[frozenset[int]] | None
     die: list[frozenset[int]] | None
@@ -87,12 +127,17 @@ class Groups:
     core: list[frozenset[int]] | None
 
 
-def sibling_groups(cpus: Dir, online: Iterable[int], names: Sequence[str]) -> list[frozenset[int]] | None:
+def sibling_groups(
+    cpus: Dir, online: Iterable[int], names: Sequence[str], fact: str = "sibling list"
+) -> list[frozenset[int]] | None:
     """Partition the online CPUs by a sibling list (the first of `names` that exists;
     a name without ``_list`` is the hex-mask form older kernels have) in `cpus`, the
     CPU directory.
 
-    Reads one list per group.  ``None`` when the kernel has none of those files.
+    Reads one list per group.  ``None`` when the kernel has none of those files.  A
+    CPU whose list cannot be read or parsed is read from the next name (the fact given
+    up from that file); a CPU with none of them while others have them raises
+    `ParseError`: the grouping is then unknown.
     """
     online_set = frozenset(online)
     covered: set[int] = set()
@@ -102,15 +147,19 @@ def sibling_groups(cpus: Dir, online: Iterable[int], names: Sequence[str]) -> li
         if cpu in covered:
             continue
         members = None
-        for candidate in [name] if name else names:
+        for candidate in [name, *(n for n in names if n != name)] if name else names:
             parse = parse_cpulist if candidate.endswith("_list") else parse_cpumask
-            members = read_parsed(cpus, f"cpu{cpu}/topology/{candidate}", parse)
+            try:
+                members = read_parsed(cpus, f"cpu{cpu}/topology/{candidate}", parse)
+            except (ReadError, ParseError) as err:
+                give_up(fact, err)
+                continue
             if members is not None:
-                name = candidate
+                name = name or candidate
                 break
         if members is None or name is None:
             if groups:
-                raise ParseError(f"cpu{cpu} has no topology/{name} but other CPUs do")
+                raise ParseError(f"cpu{cpu} has no readable topology/{name} but other CPUs do")
             return None
         members = (members & online_set) - covered
         members |= {cpu}
@@ -140,13 +189,22 @@ _CORE = ("core_cpus_list", "thread_siblings_list", "core_cpus", "thread_siblings
 
 
 def read_groups(fs: HostFS, online: Iterable[int]) -> Groups:
+    """Each level's groups, each on its own: a level whose files cannot be read is
+    given up (``None``) and the others stand."""
     online = sorted(online)
     with fs.directory(cpu_dir(fs)) as cpus:
+
+        def level(fact: str, names: Sequence[str]) -> list[frozenset[int]] | None:
+            return or_none(fact, sibling_groups, cpus, online, names, fact)
+
+        package = level("package siblings", _PACKAGE)
+        if package is None:
+            package = or_none("package ids", id_groups, cpus, online, "physical_package_id")
         return Groups(
-            package=sibling_groups(cpus, online, _PACKAGE) or id_groups(cpus, online, "physical_package_id"),
-            die=None if _no_such_level(cpus, online, "die_id") else sibling_groups(cpus, online, _DIE),
-            cluster=None if _no_such_level(cpus, online, "cluster_id") else sibling_groups(cpus, online, _CLUSTER),
-            core=sibling_groups(cpus, online, _CORE),
+            package=package,
+            die=None if _no_such_level(cpus, online, "die_id") else level("die siblings", _DIE),
+            cluster=None if _no_such_level(cpus, online, "cluster_id") else level("cluster siblings", _CLUSTER),
+            core=level("core siblings", _CORE),
         )
 
 
@@ -160,47 +218,60 @@ def _no_such_level(cpus: Dir, online: Sequence[int], id_file: str) -> bool:
     """Kernels 5.2 to about 6.0 write ``die_id`` -1 (and, later, ``cluster_id`` -1) with
     a sibling list of the CPU alone on every architecture that has no such level: the
     level is then unknown, not one per CPU.  The kernel's default is the same for every
-    CPU, so the first online CPU tells."""
+    CPU, so the first online CPU tells.  An id that cannot be read leaves the level
+    unknown too (given up)."""
     if not online:
         return False
-    return cpus.read_int(f"cpu{online[0]}/topology/{id_file}", signed=True) in _UNKNOWN_IDS
+    try:
+        return cpus.read_int(f"cpu{online[0]}/topology/{id_file}", signed=True) in _UNKNOWN_IDS
+    except ReadError as err:  # read_int raises ReadError for what is not a number too
+        give_up(id_file, err)
+        return True
 
 
 def read_topology(groups: Groups, cpus: CpuSets, cpuinfo: CpuInfo | None) -> Topology | None:
-    """Host totals; ``None`` when neither sysfs nor /proc/cpuinfo describes the CPUs."""
+    """Host totals, each fact from its best source (docs/architectures.md):
+
+    - sockets: the package sibling lists (or ``physical_package_id``); else cpuinfo's
+      ``physical id``; else one;
+    - cores and threads per core: the core sibling lists (``core_cpus_list``, else
+      ``thread_siblings_list``: on kernels with only those, the sibling sets are the
+      cores); else cpuinfo's ``physical id`` and ``core id`` pairs; else each CPU is
+      its own core;
+    - dies and clusters: their sibling lists; else one per socket, one per die.
+
+    ``None`` when neither sysfs nor /proc/cpuinfo describes the CPUs."""
     packages, cores = groups.package, groups.core
-    if packages is None or cores is None:
-        return topology_from_cpuinfo(cpus, cpuinfo) if cpuinfo is not None else None
-    n_dies = len(groups.die) if groups.die is not None else len(packages)
-    return Topology(
-        sockets=len(packages),
-        dies=n_dies,
-        clusters=len(groups.cluster) if groups.cluster is not None else n_dies,
-        cores=len(cores),
-        threads_per_core=max((len(g) for g in cores), default=0),
-        source="sysfs",
-    )
-
-
-def topology_from_cpuinfo(cpus: CpuSets, cpuinfo: CpuInfo) -> Topology:
-    """Without sysfs topology: x86 and s390x cpuinfo carry physical and core ids."""
-    entries = [e for e in cpuinfo.cpus if e.cpu in cpus.online] or list(cpuinfo.cpus)
-    if all(e.package is not None and e.core is not None for e in entries):
+    if packages is None and cores is None and cpuinfo is None:
+        return None
+    entries = [] if cpuinfo is None else [e for e in cpuinfo.cpus if e.cpu in cpus.online] or list(cpuinfo.cpus)
+    with_ids = bool(entries) and all(e.package is not None and e.core is not None for e in entries)
+    if packages is not None:
+        sockets = len(packages)
+    elif with_ids:
+        sockets = len({e.package for e in entries})
+    else:
+        sockets = 1 if (cpus.online or entries) else 0
+    if cores is not None:
+        n_cores, threads = len(cores), max((len(g) for g in cores), default=0)
+    elif with_ids:
         per_core: dict[tuple[int | None, int | None], int] = {}
         for entry in entries:
             key = (entry.package, entry.core)
             per_core[key] = per_core.get(key, 0) + 1
-        sockets = len({e.package for e in entries})
-        return Topology(
-            sockets=sockets,
-            dies=sockets,
-            clusters=sockets,
-            cores=len(per_core),
-            threads_per_core=max(per_core.values()),
-            source="cpuinfo",
-        )
-    # Nothing says how CPUs group: each is its own core on one socket.
-    return Topology(1, 1, 1, len(entries), 1 if entries else 0, source="cpuinfo")
+        n_cores, threads = len(per_core), max(per_core.values())
+    else:  # nothing says how CPUs group: each is its own core
+        count = len(entries) or len(cpus.online)
+        n_cores, threads = count, 1 if count else 0
+    n_dies = len(groups.die) if groups.die is not None else sockets
+    return Topology(
+        sockets=sockets,
+        dies=n_dies,
+        clusters=len(groups.cluster) if groups.cluster is not None else n_dies,
+        cores=n_cores,
+        threads_per_core=threads,
+        source="sysfs" if packages is not None and cores is not None else "cpuinfo",
+    )
 
 
 # Intel hybrid CPUs register one perf PMU per core type, each listing its CPUs.
@@ -211,7 +282,7 @@ def read_core_types(fs: HostFS) -> dict[int, str]:
     """CPU -> ``performance`` or ``efficiency`` on Intel hybrid hosts; empty elsewhere."""
     types = {}
     for pmu, name in CORE_TYPE_PMUS:
-        cpus = read_parsed(fs, fs.sys("devices", pmu, "cpus"), parse_cpulist)
+        cpus = or_none("core type list", read_parsed, fs, fs.sys("devices", pmu, "cpus"), parse_cpulist)
         if cpus is not None:
             types.update(dict.fromkeys(cpus, name))
     return types

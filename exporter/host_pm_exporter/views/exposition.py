@@ -26,7 +26,10 @@ EXPORTER_METRICS = (
     "host_exporter_collector_success",
     "host_exporter_collector_duration_seconds",
     "host_exporter_build_info",
+    "host_exporter_facts_given_up",
 )
+# Metrics about every collector: asking for one of them reads them all.
+PER_COLLECTOR = frozenset(EXPORTER_METRICS) - {"host_exporter_build_info"}
 
 
 class SectionRenderer(Protocol):
@@ -94,7 +97,7 @@ class Exposition:
             return Plan(self._collectors, self._probes, None)
         wanted = frozenset(names)
         collectors, probe_names = self._collectors, self._probes
-        if not wanted & set(EXPORTER_METRICS[:2]):  # per-collector health needs every collector
+        if not wanted & PER_COLLECTOR:  # per-collector health needs every collector
             collectors = tuple(c for c in collectors if wanted.intersection(c.metrics))
             if not wanted & set(probes.PROBE_METRICS):
                 probe_names = ()
@@ -151,11 +154,19 @@ def render(snap: HostSnapshot, collectors: Sequence[SectionRenderer], durations:
         "How long the collector took on this scrape (with --web.exporter-metrics=all).",
         labels=["collector"],
     )
+    given_up = Gauge(
+        "host_exporter_facts_given_up",
+        "Facts the collector left out or took from a next-best source on this scrape, because their file "
+        "could not be read (unreadable) or was not what the kernel writes (malformed).",
+        labels=["collector", "reason"],
+    )
     for collector in collectors:
         name = collector.name
         section = snap.sections.get(name)
         if section is None:
             continue
+        for reason, count in sorted(section.given_up.items()):
+            given_up.add_metric([name, reason], count)
         ok = section.ok
         if ok:
             try:
@@ -167,6 +178,8 @@ def render(snap: HostSnapshot, collectors: Sequence[SectionRenderer], durations:
         duration.add_metric([name], section.duration)
     out.extend(probes.probes(snap.probes, durations))
     out.append(success)
+    if given_up.rows:
+        out.append(given_up)
     if durations:
         out.append(duration)
     build = Info("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
