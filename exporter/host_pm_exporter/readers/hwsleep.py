@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.logs import Once
 from host_pm_exporter.readers import ParseError
+from host_pm_exporter.readers.giveup import give_up
 
 log = logging.getLogger("host_pm_exporter.readers.hwsleep")
 _once = Once(log)
@@ -315,7 +316,7 @@ def read_sleep_evidence(fs: HostFS) -> SleepEvidence:
                 stats.read_int("last_hw_sleep"), stats.read_int("total_hw_sleep"), stats.read_int("max_hw_sleep")
             )
     except (ReadError, ParseError) as err:
-        facts.errors["hw_sleep"] = str(err)
+        _lost(facts, "hw_sleep", err)
     try:
         with fs.directory(fs.sys("devices", "system", "cpu", "cpuidle")) as cpuidle:
             facts.low_power_idle = LowPowerIdle(
@@ -323,18 +324,25 @@ def read_sleep_evidence(fs: HostFS) -> SleepEvidence:
                 cpuidle.read_int("low_power_idle_system_residency_us"),
             )
     except (ReadError, ParseError) as err:
-        facts.errors["low_power_idle"] = str(err)
+        _lost(facts, "low_power_idle", err)
     path = fs.proc("acpi", "wakeup")
     try:
         text = fs.read(path)
         if text is not None:
             facts.acpi_wakeup = parse_acpi_wakeup(text)
     except ReadError as err:
-        facts.errors["acpi_wakeup"] = str(err)
+        _lost(facts, "acpi_wakeup", err)
     except ParseError as err:
-        facts.errors["acpi_wakeup"] = f"{path}: {err}"
+        _lost(facts, "acpi_wakeup", ParseError(f"{path}: {err}"))
     _read_fadt(fs, facts)
     return facts
+
+
+def _lost(facts: SleepEvidence, fact: str, err: ReadError | ParseError) -> None:
+    """One fact given up: named in ``errors`` (for the summaries) and counted in
+    host_exporter_facts_given_up; the other facts stand."""
+    facts.errors[fact] = str(err)
+    give_up(fact, err)
 
 
 def _read_fadt(fs: HostFS, facts: SleepEvidence) -> None:
@@ -351,11 +359,11 @@ def _read_fadt(fs: HostFS, facts: SleepEvidence) -> None:
                 path=path,
             )
         else:
-            facts.errors["fadt"] = str(err)
+            _lost(facts, "fadt", err)
         return
     if table is None:
         return
     try:
         facts.low_power_s0 = bool(parse_fadt_flags(table) & LOW_POWER_S0_IDLE_CAPABLE)
     except ParseError as err:
-        facts.errors["fadt"] = f"{path}: {err}"
+        _lost(facts, "fadt", ParseError(f"{path}: {err}"))
