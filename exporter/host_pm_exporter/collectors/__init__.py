@@ -11,6 +11,7 @@ from host_pm_exporter.collectors import (
     cache,
     cpu,
     dvfs,
+    hwsleep,
     identity,
     idle,
     lockdown,
@@ -40,6 +41,7 @@ REGISTRY: tuple[Collector[Any], ...] = (
     dvfs.COLLECTOR,
     idle.COLLECTOR,
     suspend.COLLECTOR,
+    hwsleep.COLLECTOR,
 )
 
 BY_NAME: dict[str, Collector[Any]] = {c.name: c for c in REGISTRY}
