@@ -36,7 +36,7 @@ from host_pm_exporter.readers.hwsleep import (
 )
 from tests.conftest import FIXTURES, expected, need_root, need_tool
 
-CAPTURES = json.loads((Path(__file__).parent / "real" / "sleep" / "captures.json").read_text())["captures"]
+CAPTURES = json.loads((Path(__file__).parent.parent / "real" / "sleep" / "captures.json").read_text())["captures"]
 EVIDENCE_HOSTS = ["laptop-s2idle", "server-s3", "old-kernel"]
 HEADER = "Device\tS-state\t  Status   Sysfs node\n"
 FACP = ("sys", "firmware", "acpi", "tables", "FACP")

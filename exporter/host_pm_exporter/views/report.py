@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from host_pm_exporter.collectors.cpu import COLLECTOR as CPU
+from host_pm_exporter.collectors.hwsleep import COLLECTOR as HWSLEEP
 from host_pm_exporter.collectors.lockdown import COLLECTOR as LOCKDOWN
 from host_pm_exporter.collectors.numa import COLLECTOR as NUMA
 from host_pm_exporter.collectors.power import COLLECTOR as POWER
@@ -13,6 +14,7 @@ from host_pm_exporter.collectors.readiness import COLLECTOR as READINESS
 from host_pm_exporter.collectors.topology import COLLECTOR as TOPOLOGY
 from host_pm_exporter.collectors.wake import COLLECTOR as WAKE
 from host_pm_exporter.facts import HostSnapshot
+from host_pm_exporter.readers.hwsleep import hw_sleep_summary, wakeup_summary
 from host_pm_exporter.readers.power import ModeList, PowerFacts
 from host_pm_exporter.sleep import STATES, Readiness, supported_states
 
@@ -153,6 +155,11 @@ def _facts(snap: HostSnapshot) -> dict[str, str]:
         sources = [f"{n} {s}" for s, n in sorted(wakes.wakeup_devices.items())]
         facts["Wake"] = (("RTC wake alarm; " if wakes.rtc_wakealarm else "no RTC wake alarm; ")
                          + (", ".join(sources) or "no wakeup devices") + " enabled")  # fmt: skip
+    evidence = HWSLEEP.of(snap)
+    if evidence is not None:
+        facts["Sleep evidence"] = hw_sleep_summary(evidence)
+        if evidence.acpi_wakeup is not None:
+            facts["ACPI wake"] = wakeup_summary(evidence.acpi_wakeup, "S3")
     return facts
 
 
