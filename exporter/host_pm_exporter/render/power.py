@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from host_pm_exporter.readers.power import ModeList, PowerFacts
 from host_pm_exporter.render.families import Family, Gauge, Info
 from host_pm_exporter.render.options import RenderOptions
-from host_pm_exporter.sleep import STATES, supported_states
+from host_pm_exporter.sleep import STATES, supported_states, suspend_default_state
 
 
 def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Family]:
@@ -23,6 +23,19 @@ def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Family]:
         if known is not None:  # unknown is no sample, never 0
             family.add_metric([state], float(known))
     yield family
+    default = suspend_default_state(facts)
+    if default is not None:
+        entered = Gauge(
+            "host_pm_suspend_default_state",
+            "The state a plain suspend enters now (1; 0 for the other suspend states the kernel "
+            "offers), from the mode /sys/power/mem_sleep selects: host_pm_ready says S3 can be "
+            "entered, this says whether systemctl suspend enters it.",
+            labels=["state"],
+        )
+        for state in ("S1", "S2idle", "S3"):
+            if supported[state] or state == default:
+                entered.add_metric([state], float(state == default))
+        yield entered
 
     if facts.state:
         words = Info(
