@@ -265,7 +265,7 @@ def test_every_alert_has_texts_and_unit_tests_firing_and_not() -> None:
     alerts = [r for g in yaml.safe_load(RULE_FILES[1].read_text())["groups"] for r in g["rules"]]
     tests = yaml.safe_load((DEPLOY / "prometheus" / "rules.test.yml").read_text())["tests"]
     checks = [c for t in tests for c in t.get("alert_rule_test", [])]
-    assert len(alerts) == 8
+    assert len(alerts) == 11
     for alert in alerts:
         assert {"summary", "description", "runbook"} <= alert["annotations"].keys(), alert["alert"]
         mine = [c for c in checks if c["alertname"] == alert["alert"]]
