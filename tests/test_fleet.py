@@ -258,3 +258,38 @@ def test_every_variable_query_returns_values(fleet: dict[str, Any]) -> None:
             assert match, var["definition"]
             values = api(fleet["port"], "series", **{"match[]": substitute(match.group(1))})
             assert {s.get(match.group(2)) for s in values} - {None}, var["name"]
+
+
+def panel_query(board: str, title: str) -> str:
+    (panel,) = [
+        p for p in json.loads((ROOT / "grafana" / f"{board}.json").read_text())["panels"] if p["title"] == title
+    ]
+    (target,) = panel["targets"]
+    return substitute(target["expr"])
+
+
+def test_the_not_ready_table_lists_reasons_only_for_supported_states(fleet: dict[str, Any]) -> None:
+    rows = api(fleet["port"], "query", query=panel_query("fleet-power-capabilities", "Hosts not ready, and why"))
+    by_port = {f"127.0.0.1:{exp.port}": name for name, exp in fleet["exporters"].items()}
+    listed = {(by_port[r["metric"]["instance"]], r["metric"]["state"], r["metric"]["reason"]) for r in rows["result"]}
+    assert ("small-swap", "S4", "not_enough_swap") in listed
+    # vm-flat, spr-2s, epyc-naples... do not offer S4: their no_usable_swap is not listed
+    assert not [row for row in listed if row[0] in ("flat-vm", "virt-1", "virt-odd", "cloud-vm", "secure-laptop")]
+    unfiltered = api(fleet["port"], "query", query='host_pm_not_ready_reason_info{reason="no_usable_swap"}')
+    assert unfiltered["result"], "the reader does list them: the panel's filter is what leaves them out"
+
+
+def test_the_host_table_has_every_state_probes_and_wake_per_host(fleet: dict[str, Any]) -> None:
+    rows = api(fleet["port"], "query", query=panel_query("fleet-power-capabilities", "Hosts"))["result"]
+    by_port = {f"127.0.0.1:{exp.port}": name for name, exp in fleet["exporters"].items()}
+    cells: dict[str, dict[str, float]] = {}
+    for row in rows:
+        cells.setdefault(by_port[row["metric"]["instance"]], {})[row["metric"]["state"]] = float(row["value"][1])
+    assert set(cells) == set(FLEET)
+    assert cells["laptop"]["S3"] == 0  # not supported
+    assert cells["laptop"]["S2idle"] == 2  # ready
+    assert cells["small-swap"]["S4"] == 1  # supported, not ready
+    assert cells["cloud-vm"]["probes"] == 0  # logind's bus refuses
+    assert cells["server"]["probes"] == 2  # pm-utils absent: not a failure
+    assert cells["flat-vm"]["wake"] == 0
+    assert all({"S1", "S2idle", "S3", "S4", "probes", "wake"} <= set(c) for c in cells.values())
