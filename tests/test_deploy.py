@@ -278,6 +278,14 @@ def test_rules_check_and_unit_tests() -> None:
     assert config.returncode == 0, config.stdout + config.stderr
 
 
+def test_the_rule_tests_are_those_tests_rules_cases_writes() -> None:
+    from tests import rules_cases
+
+    assert (DEPLOY / "prometheus" / "rules.test.yml").read_text() == rules_cases.text(), (
+        "regenerate with python -m tests.rules_cases --write"
+    )
+
+
 def test_every_alert_has_texts_and_unit_tests_firing_and_not() -> None:
     alerts = [r for g in yaml.safe_load(RULE_FILES[1].read_text())["groups"] for r in g["rules"]]
     tests = yaml.safe_load((DEPLOY / "prometheus" / "rules.test.yml").read_text())["tests"]
