@@ -101,8 +101,7 @@ def at_rest(h: Labels, s3: bool = True, default: str = "S3", s4_ready: bool = Tr
     ]
     if not s4_ready:
         out.append(series("host_pm_not_ready_reason_info", {**h, "state": "S4", "reason": "not_enough_swap"}, yes))
-    for state in ("S2idle", "S3") if s3 else ("S2idle",):
-        out.append(series("host_pm_suspend_default_state", {**h, "state": state}, yes if state == default else no))
+    out.append(series("host_pm_default_suspend_state", {**h, "state": default}, yes))
     for probe in ("kernel", "logind"):
         out.append(series("host_pm_probe_success", {**h, "probe": probe}, yes))
         out.append(series("host_pm_probe_tool_present", {**h, "probe": probe}, yes))
@@ -188,8 +187,8 @@ def fleet_cases() -> list[dict[str, Any]]:
 
     ss = at_rest(A) + at_rest(B) + at_rest(DB, s4_ready=False, fp="dddd")
     for h in (A, DB):
-        change(ss, "host_pm_suspend_default_state", {**h, "state": "S2idle"}, "0x30 1x150")
-        change(ss, "host_pm_suspend_default_state", {**h, "state": "S3"}, "1x30 0x150")
+        change(ss, "host_pm_default_suspend_state", {**h, "state": "S3"}, "1x30 _x150")
+        ss.append(series("host_pm_default_suspend_state", {**h, "state": "S2idle"}, "_x30 1x150"))
     s2idle = fires("PowerSavingHostSuspendEntersS2idle", {**A, "state": "S2idle"})
     case("mem_sleep becomes [s2idle] deep: PowerSavingHostSuspendEntersS2idle on the power-saving host, nothing else",
          ss, check("40m", {}), check("50m", {"PowerSavingHostSuspendEntersS2idle": [s2idle]}))  # fmt: skip

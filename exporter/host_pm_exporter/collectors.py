@@ -99,7 +99,7 @@ REGISTRY: tuple[Collector[Any], ...] = (
         render=power.power,
         metrics=(
             "host_pm_supported",
-            "host_pm_suspend_default_state",
+            "host_pm_default_suspend_state",
             "host_pm_kernel_state_info",
             "host_pm_mem_sleep_mode_info",
             "host_pm_hibernation_mode_info",

@@ -26,15 +26,13 @@ def power(facts: PowerFacts, _options: RenderOptions) -> Iterator[Family]:
     default = suspend_default_state(facts)
     if default is not None:
         entered = Gauge(
-            "host_pm_suspend_default_state",
-            "The state a plain suspend enters now (1; 0 for the other suspend states the kernel "
-            "offers), from the mode /sys/power/mem_sleep selects: host_pm_ready says S3 can be "
-            "entered, this says whether systemctl suspend enters it.",
+            "host_pm_default_suspend_state",
+            "The state a plain suspend (systemctl suspend, libvirt's nodesuspend mem) enters now, "
+            "always 1: S1, S2idle or S3, from the mode /sys/power/mem_sleep selects. "
+            "host_pm_ready says S3 can be entered; this says whether suspend enters it.",
             labels=["state"],
         )
-        for state in ("S1", "S2idle", "S3"):
-            if supported[state] or state == default:
-                entered.add_metric([state], float(state == default))
+        entered.add_metric([default], 1.0)
         yield entered
 
     if facts.state:
