@@ -197,6 +197,23 @@ def test_daemonset_reads_the_host_safely() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_one_default_set_of_probes_everywhere() -> None:
+    """The unit, the image and the DaemonSet (and its TLS overlay) leave --pm.probes to
+    the exporter's default, which asks every probe: an absent tool is a state of its
+    own (host_pm_probe_tool_present 0), so no place needs a narrower list."""
+    from host_pm_exporter.cli import parse_config
+
+    ds_args = manifests()["daemonset.yaml"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    tls = yaml.safe_load((TLS_OVERLAY / "daemonset-tls.yaml").read_text())
+    tls_args = tls["spec"]["template"]["spec"]["containers"][0]["args"]
+    image_args = json.loads([i["value"] for i in runtime_stage() if i["instruction"] == "CMD"][-1])
+    default = (DEPLOY / "systemd" / "host-pm-exporter.default").read_text()
+    (unit_args,) = re.findall(r'^ARGS="(.*)"$', default, re.MULTILINE)
+    for args in (ds_args, tls_args, image_args, unit_args.split()):
+        assert not [a for a in args if a.startswith("--pm.probes")], args
+    assert parse_config([]).snapshot.probes == ("kernel", "logind", "pm-utils")
+
+
 def test_service_monitor_and_service_match() -> None:
     docs = manifests()
     service, monitor, ds = docs["service.yaml"], docs["servicemonitor.yaml"], docs["daemonset.yaml"]
@@ -263,11 +280,19 @@ def test_rules_check_and_unit_tests() -> None:
     assert config.returncode == 0, config.stdout + config.stderr
 
 
+def test_the_rule_tests_are_those_tests_rules_cases_writes() -> None:
+    from tests import rules_cases
+
+    assert (DEPLOY / "prometheus" / "rules.test.yml").read_text() == rules_cases.text(), (
+        "regenerate with python -m tests.rules_cases --write"
+    )
+
+
 def test_every_alert_has_texts_and_unit_tests_firing_and_not() -> None:
     alerts = [r for g in yaml.safe_load(RULE_FILES[1].read_text())["groups"] for r in g["rules"]]
     tests = yaml.safe_load((DEPLOY / "prometheus" / "rules.test.yml").read_text())["tests"]
     checks = [c for t in tests for c in t.get("alert_rule_test", [])]
-    assert len(alerts) == 8
+    assert len(alerts) == 11
     for alert in alerts:
         assert {"summary", "description", "runbook"} <= alert["annotations"].keys(), alert["alert"]
         mine = [c for c in checks if c["alertname"] == alert["alert"]]

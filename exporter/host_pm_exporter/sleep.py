@@ -39,6 +39,30 @@ def supported_states(facts: PowerFacts) -> dict[str, bool | None]:
     }
 
 
+def suspend_default_state(facts: PowerFacts) -> str | None:
+    """The state a plain suspend enters now (``systemctl suspend``, logind's Suspend,
+    libvirt's ``nodesuspend mem``, ``echo mem > /sys/power/state``), or None when it
+    cannot be told.
+
+    systemd writes the first of its SuspendState= words (``mem standby freeze``) that
+    /sys/power/state lists; ``mem`` enters the mode /sys/power/mem_sleep selects
+    (Documentation/admin-guide/pm/sleep-states.rst: ``s2idle``, ``shallow`` (S1) or
+    ``deep`` (S3); the default is ``mem_sleep_default=`` or the firmware's choice).
+    Kernels without mem_sleep (< 4.10) enter S3 for ``mem``.  A host can have S3
+    supported and ready while its suspend enters s2idle: see host_pm_ready.
+    """
+    state = facts.state or frozenset()
+    if "mem" in state:
+        if facts.mem_sleep is None:
+            return "S3"
+        return {"s2idle": "S2idle", "shallow": "S1", "deep": "S3"}.get(facts.mem_sleep.selected or "")
+    if "standby" in state:
+        return "S1"
+    if "freeze" in state:
+        return "S2idle"
+    return None
+
+
 def kernel_operations(supported: dict[str, bool | None]) -> dict[str, bool]:
     """The kernel's answer to each operation the other probes are asked about (an
     unknown one is left out, as the probes leave out what they cannot answer)."""

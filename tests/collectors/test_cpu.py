@@ -157,10 +157,10 @@ def test_flag_filters_leave_the_fingerprint_alone() -> None:
 
 def test_default_scrape_of_the_two_socket_host_stays_small() -> None:
     """Cardinality: the whole default output (exporter metrics and every probe included)
-    stays within the fleet budget of 120 series on a 2-socket server."""
+    stays within the fleet budget of 125 series on a 2-socket server."""
     text = scrape("spr-2s", "--pm.probes=kernel,logind,pm-utils", exporter_metrics="process")
     count = len(samples(text))
-    assert count <= 120, count
+    assert count <= 125, count
     assert not re.search(r'[{,]cpu="', text), "no per-CPU series"
 
 

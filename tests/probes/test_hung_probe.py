@@ -62,12 +62,13 @@ def test_hung_pm_utils_is_cut_off(tmp_path: Path, exporter: Any) -> None:
     assert "timed out after 0.5s" in exp.stderr()
 
 
-def test_missing_pm_utils_is_a_failed_probe_logged_once(tmp_path: Path, exporter: Any) -> None:
+def test_missing_pm_utils_is_an_absent_tool_logged_once(tmp_path: Path, exporter: Any) -> None:
     missing = tmp_path / "no-such-pm-is-supported"
     exp = exporter([*fixture_args("server-s3"), "--pm.probes=pm-utils", f"--pm.pm-is-supported={missing}"])
     for _ in range(3):
         got = samples(exp.scrape())
-        assert got['host_pm_probe_success{probe="pm-utils"}'] == 0
+        assert got['host_pm_probe_tool_present{probe="pm-utils"}'] == 0  # absent, not failed
+        assert 'host_pm_probe_success{probe="pm-utils"}' not in got
     log = exp.stderr()
     assert log.count("not installed") == 1, log
     assert "Traceback" not in log

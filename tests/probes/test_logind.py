@@ -130,12 +130,13 @@ def test_exporter_scrape_over_the_private_bus(bus: str, fake_logind: Any, export
     assert got['host_pm_logind_answer_info{answer="challenge",operation="suspend_then_hibernate"}'] == 1
 
 
-def test_exporter_without_a_bus_reports_failure_and_logs_once(tmp_path: Path, exporter: Any) -> None:
+def test_exporter_without_a_bus_reports_absent_logind_and_logs_once(tmp_path: Path, exporter: Any) -> None:
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'none'}"}
     exp = exporter([*fixture_args("laptop-s2idle"), "--pm.probes=kernel,logind"], env=env)
     for _ in range(3):
         got = samples(exp.scrape())
-        assert got['host_pm_probe_success{probe="logind"}'] == 0
+        assert got['host_pm_probe_tool_present{probe="logind"}'] == 0  # absent, not failed
+        assert 'host_pm_probe_success{probe="logind"}' not in got
         assert got['host_pm_probe_success{probe="kernel"}'] == 1
         assert not any(k.startswith("host_pm_probe_supported") and 'probe="logind"' in k for k in got)
     log = exp.stderr()

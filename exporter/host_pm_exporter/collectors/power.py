@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from host_pm_exporter.collectors.base import Collector
 from host_pm_exporter.families import Family, Gauge, Info
 from host_pm_exporter.readers.power import ModeList, PowerFacts
-from host_pm_exporter.sleep import STATES, supported_states
+from host_pm_exporter.sleep import STATES, supported_states, suspend_default_state
 
 
 def families(facts: PowerFacts) -> Iterator[Family]:
@@ -24,6 +24,17 @@ def families(facts: PowerFacts) -> Iterator[Family]:
         if known is not None:  # unknown is no sample, never 0
             family.add_metric([state], float(known))
     yield family
+    default = suspend_default_state(facts)
+    if default is not None:
+        entered = Gauge(
+            "host_pm_default_suspend_state",
+            "The state a plain suspend (systemctl suspend, libvirt's nodesuspend mem) enters now, "
+            "always 1: S1, S2idle or S3, from the mode /sys/power/mem_sleep selects. "
+            "host_pm_ready says S3 can be entered; this says whether suspend enters it.",
+            labels=["state"],
+        )
+        entered.add_metric([default], 1.0)
+        yield entered
 
     if facts.state:
         words = Info(
@@ -69,6 +80,7 @@ COLLECTOR = Collector(
     families=families,
     metrics=(
         "host_pm_supported",
+        "host_pm_default_suspend_state",
         "host_pm_kernel_state_info",
         "host_pm_mem_sleep_mode_info",
         "host_pm_hibernation_mode_info",

@@ -1,8 +1,10 @@
 """Probes: each asks one tool whether the host can suspend, hibernate, and so on.
 
 A probe never raises: it returns a `ProbeResult` whose `error` says why it could not
-answer.  An absent tool (no pm-utils, no system bus) is reported as a failed probe and
-logged once per distinct reason, not on every scrape.
+answer, logged once per distinct reason, not on every scrape.  An absent tool (no
+pm-utils script, no system bus socket) is a state of its own, `absent`: the probe has
+nothing to ask, which is not a failure (host_pm_probe_tool_present 0, no
+host_pm_probe_success sample).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ProbeResult:
     raw: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     duration: float = 0.0
+    absent: bool = False  # the tool is not installed (`error` says which file is missing)
 
     @property
     def success(self) -> bool:

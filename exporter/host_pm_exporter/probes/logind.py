@@ -59,6 +59,7 @@ def _ask(address: str, deadline: float, result: ProbeResult) -> str | None:
     try:
         sock = prep_socket(get_bus(address), timeout=_left(deadline))
     except (OSError, ValueError) as err:
+        result.absent = isinstance(err, FileNotFoundError)  # no socket there: no system bus
         return f"system D-Bus not reachable at {address}: {err}"
     try:
         conn = _Connection(sock, _left(deadline))

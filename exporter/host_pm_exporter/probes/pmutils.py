@@ -169,6 +169,7 @@ def run(path: str, timeout: float, way: Way = "auto") -> ProbeResult:
     start = time.monotonic()
     result = ProbeResult("pm-utils")
     result.error = _run(path, timeout, way, start, result)
+    result.absent = result.error is not None and os.path.isabs(path) and not os.path.lexists(path)
     result.duration = time.monotonic() - start
     if result.error is not None:
         failures.log("pm-utils", result.error)

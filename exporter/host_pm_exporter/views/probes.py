@@ -11,6 +11,7 @@ from host_pm_exporter.sleep import OPERATIONS
 PROBE_METRICS = (
     "host_pm_probe_supported",
     "host_pm_probe_success",
+    "host_pm_probe_tool_present",
     "host_pm_probe_duration_seconds",
     "host_pm_logind_answer_info",
 )
@@ -28,7 +29,14 @@ def probes(results: Iterable[ProbeResult], durations: bool = False) -> Iterator[
     )
     success = Gauge(
         "host_pm_probe_success",
-        "Whether the probe answered every operation it is asked (1) or failed (0).",
+        "Whether the probe answered every operation it is asked (1) or failed (0); "
+        "absent when its tool is (see host_pm_probe_tool_present).",
+        labels=["probe"],
+    )
+    present = Gauge(
+        "host_pm_probe_tool_present",
+        "Whether the probe's tool is installed (1), or absent (0: no pm-is-supported, no "
+        "system D-Bus socket), a state of its own and not a failure.",
         labels=["probe"],
     )
     duration = Gauge(
@@ -45,7 +53,9 @@ def probes(results: Iterable[ProbeResult], durations: bool = False) -> Iterator[
         for operation in OPERATIONS:
             if operation in result.answers:
                 supported.add_metric([result.probe, operation], float(result.answers[operation]))
-        success.add_metric([result.probe], float(result.success))
+        present.add_metric([result.probe], float(not result.absent))
+        if not result.absent:
+            success.add_metric([result.probe], float(result.success))
         if durations:
             duration.add_metric([result.probe], result.duration)
         if result.probe == "logind":
@@ -54,6 +64,7 @@ def probes(results: Iterable[ProbeResult], durations: bool = False) -> Iterator[
                     logind.add_metric([operation, result.raw[operation]], {})
     yield supported
     yield success
+    yield present
     if durations:
         yield duration
     if logind.rows:

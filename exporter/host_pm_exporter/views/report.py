@@ -16,7 +16,7 @@ from host_pm_exporter.collectors.wake import COLLECTOR as WAKE
 from host_pm_exporter.facts import HostSnapshot
 from host_pm_exporter.readers.hwsleep import hw_sleep_summary, wakeup_summary
 from host_pm_exporter.readers.power import ModeList, PowerFacts
-from host_pm_exporter.sleep import STATES, Readiness, supported_states
+from host_pm_exporter.sleep import STATES, Readiness, supported_states, suspend_default_state
 
 # The probes' operation that answers each state (the kernel probe answers them all).
 OPERATION_OF = {"S1": "suspend", "S2idle": "suspend", "S3": "suspend", "S4": "hibernate",
@@ -122,18 +122,45 @@ def build_report(snap: HostSnapshot) -> Report:
         elif ready is not None:
             level = levels.selected if levels is not None else None
             row.why += [why_not_ready(r, ready, level) for r in ready.reasons[state] if r != "not_supported"]
+        if (
+            state == "S3"
+            and supported[state]
+            and power_facts is not None
+            and suspend_default_state(power_facts) != "S3"
+        ):
+            row.why.append("but a plain suspend enters another state (see Suspend)")
         for probe in snap.probes:
             if probe.probe == "kernel":
                 continue  # the kernel's answer is the supported column itself
             answer = probe.answers.get(OPERATION_OF[state])
             row.probes[probe.probe] = "unknown" if answer is None else "yes" if answer else "no"
         rows.append(row)
+    facts = _facts(snap)
+    if power_facts is not None:
+        entered = suspend_default(power_facts)
+        if entered is not None:
+            facts = {"Suspend": entered, **facts}
     return Report(
         rows,
         {name: section.error for name, section in snap.sections.items()},
         {p.probe: p.error for p in snap.probes},
-        _facts(snap),
+        facts,
     )
+
+
+def suspend_default(facts: PowerFacts) -> str | None:
+    """Which state a plain suspend enters, in words; with how to get S3 when the kernel
+    offers it but suspend enters another state."""
+    entered = suspend_default_state(facts)
+    if entered is None:
+        return None
+    words = f"enters {LABEL[entered].split(' ')[0]} by default"
+    if entered != "S3" and supported_states(facts)["S3"]:
+        words += (
+            "; S3 available with mem_sleep_default=deep (kernel command line) or systemd MemorySleepMode=deep"
+            " (sleep.conf), or now: echo deep > /sys/power/mem_sleep"
+        )
+    return words
 
 
 def _facts(snap: HostSnapshot) -> dict[str, str]:
