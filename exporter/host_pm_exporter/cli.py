@@ -49,6 +49,8 @@ class Config:
     dump: bool = False
     explain: bool = False
     capabilities: bool = False
+    capabilities_cpuid: bool = False
+    capabilities_baseline: tuple[str, ...] = ()
     textfile_directory: str | None = None
 
 
@@ -273,6 +275,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the host's capabilities as libvirt's XML (as GET /capabilities) and exit as --dump",
     )
+    add(
+        "--capabilities.cpuid",
+        dest="capabilities_cpuid",
+        action="store_true",
+        help="name the x86 CPU in the capabilities XML from /dev/cpu/N/cpuid where readable (root, cpuid module)",
+    )
+    one_shot.add_argument(
+        "--capabilities-baseline",
+        dest="capabilities_baseline",
+        nargs="+",
+        metavar="URL_OR_FILE",
+        default=(),
+        help="print the CPU every host can run, from their capabilities XML (as virsh cpu-baseline), and exit",
+    )
     one_shot.add_argument(
         "--textfile.directory",
         dest="textfile_directory",
@@ -322,6 +338,8 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         dump=args.dump,
         explain=args.explain,
         capabilities=args.capabilities,
+        capabilities_cpuid=args.capabilities_cpuid,
+        capabilities_baseline=tuple(args.capabilities_baseline),
         textfile_directory=args.textfile_directory,
     )
 
@@ -365,7 +383,7 @@ def capabilities_of(snap: HostSnapshot, config: Config) -> bytes:
     """libvirt's host capabilities XML of one reading of the host."""
     from host_pm_exporter.render.capabilities import capabilities_xml  # noqa: PLC0415 (on first use: 0.6 MiB)
 
-    return capabilities_xml(snap, snap.scrape or Scrape(config.snapshot.fs))
+    return capabilities_xml(snap, snap.scrape or Scrape(config.snapshot.fs), cpuid=config.capabilities_cpuid)
 
 
 def one_scrape(config: Config) -> tuple[HostSnapshot, Exposition]:
@@ -401,6 +419,10 @@ def run_once(config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     logs.setup(config.log_level, config.log_format)
+    if config.capabilities_baseline:
+        from host_pm_exporter.cpumap import baseline  # noqa: PLC0415 (only this one-shot needs it)
+
+        return baseline.main(config.capabilities_baseline)
     if config.dump or config.explain or config.capabilities or config.textfile_directory is not None:
         return run_once(config)
     # Until the event loop takes the signals over: a SIGHUP is a re-read the loop will do

@@ -1,0 +1,235 @@
+"""libvirt's CPU map and its host CPU decoder, judged by libvirt's own expectations:
+the 61 real machines of libvirt 9.0's ``tests/cputestdata`` (CPUID captures and the
+model + features libvirt names for each), and a real VM whose virsh lists features
+/proc/cpuinfo cannot show."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from host_pm_exporter.cpumap import baseline, cpuid, linux_x86, x86
+from host_pm_exporter.cpumap.host import arm_host, ppc64_host, x86_host
+from host_pm_exporter.cpumap.loader import PACKED, CpuMap, load_map, read_map
+from host_pm_exporter.readers.cpuinfo import parse_cpuinfo
+from tests.helpers.libvirt_cpu import cpuinfo_flags, explain_difference
+
+DATA = Path(__file__).parent / "libvirt"
+CPUTESTDATA = DATA / "cputestdata"
+CASES = sorted(p.name[: -len("-host.xml")] for p in CPUTESTDATA.glob("*-host.xml"))
+HOST_MAP = Path("/usr/share/libvirt/cpu_map")
+
+
+@pytest.fixture(scope="module")
+def cpu_map() -> CpuMap:
+    return load_map()
+
+
+def expectation(case: str) -> tuple[str, list[str], str | None]:
+    root = ET.parse(CPUTESTDATA / f"{case}-host.xml").getroot()
+    return root.findtext("model") or "", [f.get("name", "") for f in root.findall("feature")], root.findtext("vendor")
+
+
+def leaves_of(case: str) -> cpuid.Leaves:
+    return cpuid.parse_cpudata((CPUTESTDATA / f"{case}.xml").read_bytes())
+
+
+def test_the_cases_are_there() -> None:
+    assert len(CASES) == 61
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_decoder_names_libvirts_model_from_the_cpuid_capture(case: str, cpu_map: CpuMap) -> None:
+    """libvirt's decoder test: the CPUID leaves of a real machine -> libvirt's model
+    and the features it lists beside it, in its order."""
+    leaves = leaves_of(case)
+    vendor = x86.vendor_name(leaves.vendor_id(), cpu_map)
+    decoded = x86.decode_host(leaves.bits(), cpu_map, vendor, leaves.signature())
+    model, features, their_vendor = expectation(case)
+    assert decoded is not None
+    assert (decoded.model, list(decoded.features), decoded.vendor) == (model, features, their_vendor)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_decoder_names_libvirts_model_from_the_same_feature_set(case: str, cpu_map: CpuMap) -> None:
+    """The features libvirt lists (its model's and those beside it) fed back as a
+    feature set: the same model and the same list."""
+    model, features, vendor = expectation(case)
+    signature = leaves_of(case).signature()
+    decoded = x86.decode_host(x86.model_bits(model, features, cpu_map), cpu_map, vendor, signature)
+    assert decoded is not None
+    assert (decoded.model, list(decoded.features)) == (model, features)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_what_cpuinfo_cannot_show_is_listed_with_a_reason(case: str, cpu_map: CpuMap) -> None:
+    """From the flags Linux would print for each machine: every feature lost is one
+    listed in CPUID_ONLY, none is invented, and the model differs from libvirt's only
+    when a lost feature is one of the model's own (then adding the lost ones back
+    gives libvirt's model)."""
+    leaves = leaves_of(case)
+    vendor_id, full = leaves.vendor_id(), leaves.bits()
+    seen = linux_x86.bits_from_flags(cpuinfo_flags(full, vendor_id), vendor_id)
+    theirs, ours = set(x86.features_in(full, cpu_map)), set(x86.features_in(seen, cpu_map))
+    assert ours <= theirs
+    excused = set(linux_x86.cpuid_only(vendor_id))
+    assert theirs - ours <= excused, sorted(theirs - ours - excused)
+    model, _features, vendor = expectation(case)
+    decoded = x86.decode_host(seen, cpu_map, vendor, leaves.signature())
+    assert decoded is not None
+    if decoded.model != model:
+        model_features = set(x86.features_in(x86.model_bits(model, (), cpu_map), cpu_map))
+        assert (theirs - ours) & model_features, f"{decoded.model} != {model} without a reason"
+
+
+def test_cooperlake_is_the_case_cpuinfo_cannot_tell(cpu_map: CpuMap) -> None:
+    """libvirt's Cooperlake model needs IA32_ARCH_CAPABILITIES bits Linux does not
+    print; from cpuinfo alone the decoder can only say Cascadelake-Server."""
+    leaves = leaves_of("x86_64-cpuid-Cooperlake")
+    seen = linux_x86.bits_from_flags(cpuinfo_flags(leaves.bits(), "GenuineIntel"), "GenuineIntel")
+    decoded = x86.decode_host(seen, cpu_map, "Intel", leaves.signature())
+    assert decoded is not None
+    assert decoded.model == "Cascadelake-Server"
+
+
+def test_cpuid_walk_reads_the_leaves_libvirt_reads() -> None:
+    """The /dev/cpu/N/cpuid walk, run against captured leaves: it asks for every leaf
+    and sub-leaf that holds a feature bit, and decoding what it read names the model
+    libvirt names."""
+    cpu_map = load_map()
+    for case in CASES:
+        leaves = leaves_of(case)
+        asked: list[tuple[int, int]] = []
+
+        def call(
+            leaf: int, sub: int, leaves: cpuid.Leaves = leaves, asked: list[tuple[int, int]] = asked
+        ) -> cpuid.Regs:
+            asked.append((leaf, sub))
+            return leaves.cpuid.get((leaf, sub), (0, 0, 0, 0))
+
+        walked = cpuid.Leaves(cpuid.walk(call), leaves.msr)
+        feature_leaves = {(b[1], b[2]) for f in cpu_map.x86_features for b in f.bits if b[0] == "cpuid"}
+        wanted = {k for k in leaves.cpuid if k in feature_leaves}
+        assert wanted <= set(walked.cpuid), (case, sorted(wanted - set(walked.cpuid)))
+        model, features, vendor = expectation(case)
+        decoded = x86.decode_host(walked.bits(), cpu_map, vendor, walked.signature())
+        assert decoded is not None
+        assert (decoded.model, list(decoded.features)) == (model, features), case
+
+
+def test_cpuid_device_unreadable_falls_back_to_cpuinfo(cpu_map: CpuMap, tmp_path: Path) -> None:
+    flags = ["fpu", "vme", "pse", "sse4_2", "sse4_1"]
+    host = x86_host(flags, "GenuineIntel", (6, 15, 11), cpu_map, str(tmp_path / "no" / "cpuid"))
+    assert host.source == "cpuinfo"
+    assert host.model == "486"
+    assert host.features == ("sse4.1", "sse4.2")
+
+
+def test_feature_names_are_libvirts_spelling(cpu_map: CpuMap) -> None:
+    host = x86_host(
+        ["fpu", "pse", "vme", "pclmulqdq", "sse4_1", "tsc_deadline_timer", "ibrs"], "GenuineIntel", None, cpu_map
+    )
+    assert host.features == ("pclmuldq", "sse4.1", "tsc-deadline", "spec-ctrl")
+
+
+def test_amd_speculation_flags_are_amds_leaf(cpu_map: CpuMap) -> None:
+    host = x86_host(["fpu", "pse", "vme", "ibpb", "ibrs", "stibp", "ssbd"], "AuthenticAMD", None, cpu_map)
+    assert host.features == ("ibpb", "ibrs", "amd-stibp", "amd-ssbd")
+    virt = x86_host(["fpu", "pse", "vme", "ssbd", "virt_ssbd"], "AuthenticAMD", None, cpu_map)
+    assert virt.features == ("virt-ssbd",)
+
+
+def test_every_linux_flag_is_a_feature_of_the_map(cpu_map: CpuMap) -> None:
+    """Each bit of the Linux table is exactly one feature of libvirt's map, and each
+    CPUID_ONLY name is a feature of the map."""
+    by_bit = {b: f.name for f in cpu_map.x86_features for b in f.bits}
+    for flag, bit in linux_x86.LINUX_FLAGS.items():
+        assert bit in by_bit, flag
+    for table in linux_x86.SPECULATION.values():
+        assert all(bit in by_bit for bit in table.values())
+    assert set(linux_x86.cpuid_only("")) <= {f.name for f in cpu_map.x86_features}
+
+
+def test_packed_map_is_the_hosts_where_libvirt_is_installed() -> None:
+    if not HOST_MAP.is_dir():
+        pytest.skip("no libvirt CPU map on this host to compare with")  # the packed copy is then the only one
+    for path in HOST_MAP.glob("*.xml"):
+        assert (PACKED / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_broken_host_map_falls_back_to_the_packed_one(tmp_path: Path) -> None:
+    broken = tmp_path / "cpu_map"
+    shutil.copytree(PACKED, broken)
+    (broken / "x86_features.xml").write_text("<cpus><feature name='x'>")
+    assert load_map(str(broken)).source == str(PACKED)
+    (broken / "x86_features.xml").write_bytes(b"<!DOCTYPE x [<!ENTITY a 'b'>]><cpus/>")
+    assert load_map(str(broken)).source == str(PACKED)
+    good = tmp_path / "good"
+    shutil.copytree(PACKED, good)
+    assert load_map(str(good)).source == str(good)
+    assert len(read_map(good).x86_models) == len(read_map(PACKED).x86_models)
+
+
+def test_arm_and_power_models_come_from_the_map(cpu_map: CpuMap) -> None:
+    altra = arm_host(0x41, 0xD0C, ["fp", "asimd", "evtstrm", "aes", "sve2", "paca"], cpu_map)
+    assert (altra.model, altra.vendor, altra.features) == (
+        "Neoverse-N1",
+        "ARM",
+        ("fp", "asimd", "evtstrm", "aes", "paca"),
+    )
+    assert arm_host(0xC0, 0xAC3, ["fp"], cpu_map) == arm_host(None, None, [], cpu_map)  # no model: nothing
+    assert arm_host(0x61, 0xD0C, ["fp"], cpu_map).vendor is None  # libvirt knows no vendor 0x61
+    assert ppc64_host(0x004E1202, cpu_map).model == "POWER9"
+    assert ppc64_host(0x00800100, cpu_map).vendor == "IBM"
+    assert ppc64_host(0x12345678, cpu_map).model is None
+
+
+def vm_cpu() -> tuple[ET.Element, dict[str, str]]:
+    caps = ET.parse(DATA / "vm-spr-virsh-capabilities.xml").getroot()
+    cpu = caps.find("host/cpu")
+    assert cpu is not None
+    info = parse_cpuinfo((DATA / "vm-spr-cpuinfo.txt").read_text(), "x86_64")
+    entry = info.cpus[0]
+    fields = {"vendor_id": entry.kind.vendor, "flags": entry.flags, "family": entry.kind.family,
+              "model": entry.kind.model, "stepping": entry.kind.stepping}  # fmt: skip
+    return cpu, fields
+
+
+def test_captured_vm_with_cpuid_only_features_is_explained(cpu_map: CpuMap) -> None:
+    """A real VM whose virsh lists features /proc/cpuinfo cannot show: our <cpu> from
+    its cpuinfo names the same model and every feature virsh lists but those CPUID_ONLY
+    explains."""
+    theirs, fields = vm_cpu()
+    cpuid_only = {f.get("name") for f in theirs.findall("feature")} & set(linux_x86.cpuid_only(fields["vendor_id"]))
+    assert len(cpuid_only) >= 10  # the capture really has them
+    signature = (int(fields["family"]), int(fields["model"]), int(fields["stepping"]))
+    host = x86_host(fields["flags"].split(), fields["vendor_id"], signature, cpu_map)
+    ours = ET.fromstring(
+        "<cpu><arch>x86_64</arch>"
+        f"<model>{host.model}</model><vendor>{host.vendor}</vendor>"
+        + "".join(f"<feature name='{n}'/>" for n in host.features)
+        + "</cpu>"
+    )
+    assert host.model == theirs.findtext("model")
+    assert explain_difference(ours, theirs, cpu_map, fields["vendor_id"]) == []
+    # a feature that cpuinfo does show, missing from ours, is not excused
+    ours.remove(ours.findall("feature")[0])
+    assert explain_difference(ours, theirs, cpu_map, fields["vendor_id"])
+
+
+def test_baseline_refuses_what_has_no_common_cpu(cpu_map: CpuMap) -> None:
+    intel = baseline.HostCpuDef("a", "x86_64", "Skylake-Client", "Intel", ())
+    amd = baseline.HostCpuDef("b", "x86_64", "EPYC", "AMD", ())
+    with pytest.raises(baseline.BaselineError, match="vendors do not match"):
+        baseline.baseline([intel, amd], cpu_map)
+    with pytest.raises(baseline.BaselineError, match="unknown CPU feature sse4_1"):
+        baseline.baseline([baseline.HostCpuDef("c", "x86_64", "486", None, ("sse4_1",))], cpu_map)
+    with pytest.raises(baseline.BaselineError, match="missing CPU model name"):
+        baseline.host_cpu(b"<capabilities><host><cpu><arch>x86_64</arch></cpu></host></capabilities>", "d")
+    with pytest.raises(baseline.BaselineError, match="document type"):
+        baseline.host_cpu(b"<!DOCTYPE a [<!ENTITY x 'y'>]><cpu/>", "e")
+    with pytest.raises(baseline.BaselineError, match="only x86"):
+        baseline.baseline([baseline.HostCpuDef("f", "aarch64", "Neoverse-N1", "ARM", ())], cpu_map)
