@@ -233,3 +233,15 @@ def test_baseline_refuses_what_has_no_common_cpu(cpu_map: CpuMap) -> None:
         baseline.host_cpu(b"<!DOCTYPE a [<!ENTITY x 'y'>]><cpu/>", "e")
     with pytest.raises(baseline.BaselineError, match="only x86"):
         baseline.baseline([baseline.HostCpuDef("f", "aarch64", "Neoverse-N1", "ARM", ())], cpu_map)
+
+
+def test_msr_read_where_the_msr_driver_puts_it(tmp_path: Path) -> None:
+    """The msr driver answers an 8-byte read at the MSR's index: a file laid out so
+    gives the value back; a missing or short one gives None."""
+    path = tmp_path / "msr"
+    with path.open("wb") as handle:
+        handle.seek(cpuid.ARCH_CAPABILITIES)
+        handle.write((0x2B | 1 << 33).to_bytes(8, "little"))
+    assert cpuid.read_msr(str(path), cpuid.ARCH_CAPABILITIES) == 0x2B | 1 << 33
+    assert cpuid.read_msr(str(path), cpuid.ARCH_CAPABILITIES + 4) is None
+    assert cpuid.read_msr(str(tmp_path / "none"), cpuid.ARCH_CAPABILITIES) is None

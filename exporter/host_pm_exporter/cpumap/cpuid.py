@@ -112,12 +112,40 @@ class CpuidReader:
 
 
 def read_leaves(path: str = "/dev/cpu/0/cpuid") -> Leaves:
-    """Walk the leaves libvirt walks on the CPU whose cpuid device `path` is.
+    """Walk the leaves libvirt walks on the CPU whose cpuid device `path` is, and read
+    the IA32_ARCH_CAPABILITIES MSR from the ``msr`` device beside it where CPUID says
+    the MSR exists and the device is readable (as libvirt's ``virHostCPUGetMSR`` does
+    first; its fallback through /dev/kvm is not taken).
 
-    Raises OSError where the device is absent (no ``cpuid`` module) or not readable
-    (not root)."""
+    Raises OSError where the cpuid device is absent (no ``cpuid`` module) or not
+    readable (not root)."""
     with CpuidReader(path) as call:
-        return Leaves(walk(call), {})
+        leaves = walk(call)
+    msr: dict[int, tuple[int, int]] = {}
+    if leaves.get((0x7, 0), (0, 0, 0, 0))[3] >> 29 & 1:
+        value = read_msr(os.path.join(os.path.dirname(path), "msr"), ARCH_CAPABILITIES)
+        if value is not None:
+            msr[ARCH_CAPABILITIES] = (value & 0xFFFFFFFF, value >> 32)
+    return Leaves(leaves, msr)
+
+
+ARCH_CAPABILITIES = 0x10A
+
+
+def read_msr(path: str, index: int) -> int | None:
+    """One MSR of Linux's msr driver (``arch/x86/kernel/msr.c``: an 8-byte read at
+    offset `index`); None where it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        raw = os.pread(fd, 8, index)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return struct.unpack("<Q", raw)[0] if len(raw) == 8 else None
 
 
 def walk(call: Callable[[int, int], Regs]) -> dict[tuple[int, int], Regs]:

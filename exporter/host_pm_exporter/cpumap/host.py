@@ -67,7 +67,7 @@ def x86_host(
         except OSError as error:
             log.warning("CPUID not read from %s (%s); using /proc/cpuinfo flags", cpuid_device, error)
         else:
-            msr_bits = frozenset(b for b in bits if b[0] == "msr")
+            msr_bits = frozenset(b for b in bits if b[0] == "msr") if not leaves.msr else frozenset()
             bits = leaves.bits() | msr_bits
             vendor_id = leaves.vendor_id() or vendor_id
             signature = leaves.signature() or signature
