@@ -245,3 +245,51 @@ def test_msr_read_where_the_msr_driver_puts_it(tmp_path: Path) -> None:
     assert cpuid.read_msr(str(path), cpuid.ARCH_CAPABILITIES) == 0x2B | 1 << 33
     assert cpuid.read_msr(str(path), cpuid.ARCH_CAPABILITIES + 4) is None
     assert cpuid.read_msr(str(tmp_path / "none"), cpuid.ARCH_CAPABILITIES) is None
+
+
+# libvirt 9.0's tests/cputest.c, DO_TEST_CPUID_BASELINE: expectation -> the two CPUs
+CPUID_BASELINES = {
+    "Ryzen+Rome": ("Ryzen-7-1800X-Eight-Core", "Ryzen-9-3900X-12-Core"),
+    "EPYC+Rome": ("EPYC-7601-32-Core", "EPYC-7502-32-Core"),
+    "Haswell-noTSX-IBRS+Skylake": ("Xeon-E5-2609-v3", "Xeon-Gold-6148"),
+    "Haswell-noTSX-IBRS+Skylake-IBRS": ("Xeon-E5-2609-v3", "Xeon-Gold-6130"),
+    "Broadwell-IBRS+Cascadelake": ("Xeon-E5-2623-v4", "Xeon-Platinum-8268"),
+    "Cascadelake+Skylake-IBRS": ("Xeon-Platinum-8268", "Xeon-Gold-6130"),
+    "Cascadelake+Skylake": ("Xeon-Platinum-9242", "Xeon-Gold-6148"),
+    "Cascadelake+Icelake": ("Xeon-Platinum-9242", "Ice-Lake-Server"),
+    "Cooperlake+Icelake": ("Cooperlake", "Ice-Lake-Server"),
+    "Cooperlake+Cascadelake": ("Cooperlake", "Xeon-Platinum-9242"),
+    "Skylake-Client+Server": ("Core-i5-6600", "Xeon-Gold-6148"),
+    "Haswell-noTSX-IBRS+Broadwell": ("Xeon-E5-2609-v3", "Xeon-E5-2650-v4"),
+    "Haswell+Skylake": ("Xeon-E7-8890-v3", "Xeon-Gold-5115"),
+}
+
+
+def same_xml(ours: str, theirs: str) -> bool:
+    return " ".join(ours.split()) == " ".join(theirs.split())
+
+
+@pytest.mark.parametrize("label", sorted(CPUID_BASELINES))
+def test_baseline_equals_libvirts_expectation_for_real_cpu_pairs(label: str, cpu_map: CpuMap) -> None:
+    """libvirt's baseline test over pairs of real CPUs (as QEMU reports them): the same
+    model, vendor, required and disabled features, in the same order."""
+    hosts = [
+        cpu
+        for name in CPUID_BASELINES[label]
+        for cpu in baseline.host_cpus((CPUTESTDATA / f"x86_64-cpuid-{name}-json.xml").read_bytes(), name)
+    ]
+    ours = baseline.baseline(hosts, cpu_map, qemu_filter=False).xml()
+    assert same_xml(ours, (CPUTESTDATA / f"x86_64-cpuid-baseline-{label}.xml").read_text())
+
+
+@pytest.mark.parametrize("name", ["simple", "features", "no-vendor", "some-vendors", "Westmere+Nehalem"])
+def test_baseline_equals_libvirts_expectation_for_model_lists(name: str, cpu_map: CpuMap) -> None:
+    hosts = baseline.host_cpus((CPUTESTDATA / f"x86_64-baseline-{name}.xml").read_bytes(), name)
+    ours = baseline.baseline(hosts, cpu_map, qemu_filter=False).xml()
+    assert same_xml(ours, (CPUTESTDATA / f"x86_64-baseline-{name}-result.xml").read_text())
+
+
+def test_baseline_of_incompatible_vendors_fails_as_libvirts(cpu_map: CpuMap) -> None:
+    hosts = baseline.host_cpus((CPUTESTDATA / "x86_64-baseline-incompatible-vendors.xml").read_bytes(), "x")
+    with pytest.raises(baseline.BaselineError, match="CPU vendors do not match"):
+        baseline.baseline(hosts, cpu_map)

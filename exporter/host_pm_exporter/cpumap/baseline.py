@@ -45,6 +45,7 @@ class HostCpuDef:
     model: str
     vendor: str | None
     features: tuple[str, ...]
+    disabled: tuple[str, ...] = ()  # a guest CPU's (policy disable or forbid)
 
 
 @dataclass(frozen=True)
@@ -67,39 +68,62 @@ class Baseline:
         return "\n".join(lines) + "\n"
 
 
-def host_cpu(data: bytes, source: str) -> HostCpuDef:
-    """The host ``<cpu>`` of a capabilities document (or a bare ``<cpu>`` element)."""
+def host_cpus(data: bytes, source: str) -> list[HostCpuDef]:
+    """Every CPU definition of a document, as ``virsh cpu-baseline`` finds them: each
+    ``<cpu>`` not inside ``<cpus>`` (a capabilities document has one, the host's;
+    several documents may be wrapped or concatenated in one file)."""
     try:
         root = xmltext.parse(data, MAX_INPUT, source)
     except xmltext.XmlRefused as error:
-        raise BaselineError(str(error)) from None
-    cpu = root if root.tag == "cpu" else root.find("host/cpu")
-    if cpu is None:
+        if "junk after document element" not in str(error):
+            raise BaselineError(str(error)) from None
+        try:
+            root = xmltext.parse(b"<container>" + _without_declarations(data) + b"</container>", MAX_INPUT + 64, source)
+        except xmltext.XmlRefused as again:
+            raise BaselineError(str(again)) from None
+    listed = {id(c) for cpus in root.iter("cpus") for c in cpus}
+    found = [_cpu(cpu, source) for cpu in root.iter("cpu") if id(cpu) not in listed]
+    if not found:
         raise BaselineError(f"{source}: no host <cpu> element")
+    return found
+
+
+def host_cpu(data: bytes, source: str) -> HostCpuDef:
+    """The one CPU of a host's capabilities document (or of a bare ``<cpu>``)."""
+    return host_cpus(data, source)[0]
+
+
+def _without_declarations(data: bytes) -> bytes:
+    return b"".join(line for line in data.splitlines(keepends=True) if not line.lstrip().startswith(b"<?xml"))
+
+
+def _cpu(cpu: ET.Element, source: str) -> HostCpuDef:
     model = (cpu.findtext("model") or "").strip()
     if not model:
         raise BaselineError(f"{source}: missing CPU model name")
+    features, disabled = [], []
+    for feature in cpu.findall("feature"):
+        policy = feature.get("policy", "require")
+        if policy in ("require", "force"):
+            features.append(feature.get("name", ""))
+        elif policy in ("disable", "forbid"):
+            disabled.append(feature.get("name", ""))
+        elif policy != "optional":
+            raise BaselineError(f"{source}: feature policy {policy!r}")
     return HostCpuDef(
         source=source,
         arch=(cpu.findtext("arch") or "").strip(),
         model=model,
         vendor=(cpu.findtext("vendor") or "").strip() or None,
-        features=tuple(_features(cpu)),
+        features=tuple(features),
+        disabled=tuple(disabled),
     )
 
 
-def _features(cpu: ET.Element) -> list[str]:
-    names = []
-    for feature in cpu.findall("feature"):
-        name = feature.get("name", "")
-        if feature.get("policy") in ("disable", "forbid", "optional"):
-            raise BaselineError(f"feature {name}: a host CPU lists only features it has")
-        names.append(name)
-    return names
-
-
-def baseline(hosts: Sequence[HostCpuDef], cpu_map: CpuMap) -> Baseline:
-    """The CPU every host in `hosts` can run."""
+def baseline(hosts: Sequence[HostCpuDef], cpu_map: CpuMap, *, qemu_filter: bool = True) -> Baseline:
+    """The CPU every host in `hosts` can run; `qemu_filter`: without the features the
+    QEMU driver never passes on (as ``virsh cpu-baseline`` prints it; libvirt's own
+    ``virCPUBaseline`` keeps them)."""
     if not hosts:
         raise BaselineError("no hosts")
     bits: set[Bit] | None = None
@@ -122,8 +146,8 @@ def baseline(hosts: Sequence[HostCpuDef], cpu_map: CpuMap) -> Baseline:
     return Baseline(
         model=decoded.model,
         vendor=vendor if all(h.vendor for h in hosts) else None,
-        required=tuple(n for n in decoded.features if n not in QEMU_FILTERED),
-        disabled=tuple(n for n in decoded.disabled if n not in QEMU_FILTERED),
+        required=tuple(n for n in decoded.features if not (qemu_filter and n in QEMU_FILTERED)),
+        disabled=tuple(n for n in decoded.disabled if not (qemu_filter and n in QEMU_FILTERED)),
         forbid_fallback=len(names) == 1 and decoded.model == names[0],
     )
 
@@ -137,7 +161,7 @@ def _host(index: int, host: HostCpuDef, cpu_map: CpuMap) -> tuple[frozenset[Bit]
     if model is None:
         raise BaselineError(f"{host.source}: unknown CPU model {host.model}")
     try:
-        host_bits = x86.model_bits(host.model, host.features, cpu_map)
+        host_bits = x86.model_bits(host.model, host.features, cpu_map, host.disabled)
     except KeyError as error:
         raise BaselineError(f"{host.source}: unknown CPU feature {error.args[0]}") from None
     if index and host.vendor and model.vendor and host.vendor != model.vendor:
@@ -167,7 +191,7 @@ def fetch(source: str) -> bytes:
 def main(sources: Sequence[str], cpu_map_dir: str = "/usr/share/libvirt/cpu_map") -> int:
     """Print the pool's CPU for the hosts at `sources`; 0, or 1 with one line on stderr."""
     try:
-        hosts = [host_cpu(fetch(source), source) for source in sources]
+        hosts = [cpu for source in sources for cpu in host_cpus(fetch(source), source)]
         result = baseline(hosts, load_map(cpu_map_dir))
     except (BaselineError, OSError, ValueError) as error:
         sys.stderr.write(f"host-pm-exporter: baseline: {error}\n")
