@@ -115,6 +115,7 @@ FLOORS = [
     "logs",
     "workers",
     "readers",
+    "cpumap",  # libvirt's CPU map (read like a reader) and its decoder, below the views
     "sleep",
     "probes",
     "snapshot",
