@@ -5,7 +5,9 @@ model + features libvirt names for each), and a real VM whose virsh lists featur
 
 from __future__ import annotations
 
+import os
 import shutil
+import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -293,3 +295,45 @@ def test_baseline_of_incompatible_vendors_fails_as_libvirts(cpu_map: CpuMap) -> 
     hosts = baseline.host_cpus((CPUTESTDATA / "x86_64-baseline-incompatible-vendors.xml").read_bytes(), "x")
     with pytest.raises(baseline.BaselineError, match="CPU vendors do not match"):
         baseline.baseline(hosts, cpu_map)
+
+
+class FakeCpuidDriver:
+    """Linux's cpuid driver (arch/x86/kernel/cpuid.c) answering from captured leaves: a
+    16-byte read at file offset leaf | subleaf << 32 gives EAX, EBX, ECX, EDX (zeros for
+    a leaf the capture lacks); the msr driver, an 8-byte read at the MSR's index."""
+
+    def __init__(self, leaves: cpuid.Leaves, cpuid_path: str) -> None:
+        self.leaves, self.cpuid_path = leaves, cpuid_path
+        self.offsets: list[int] = []
+
+    def pread(self, fd: int, size: int, offset: int) -> bytes:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/cpuid"):
+            assert size == 16
+            self.offsets.append(offset)
+            regs = self.leaves.cpuid.get((offset & 0xFFFFFFFF, offset >> 32), (0, 0, 0, 0))
+            return struct.pack("<IIII", *regs)
+        eax, edx = self.leaves.msr.get(offset, (0, 0))
+        return struct.pack("<II", eax, edx)[:size]
+
+
+@pytest.mark.parametrize(
+    "case", ["x86_64-cpuid-Xeon-Gold-6148", "x86_64-cpuid-EPYC-7601-32-Core-ibpb", "x86_64-cpuid-Cooperlake"]
+)
+def test_cpuid_device_gives_libvirts_model(
+    case: str, cpu_map: CpuMap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--capabilities.cpuid end to end on captured leaves served as the cpuid and msr
+    devices serve them: libvirt's model and features, also where cpuinfo alone could
+    not tell (Cooperlake)."""
+    leaves = leaves_of(case)
+    (tmp_path / "cpuid").write_bytes(b"")
+    (tmp_path / "msr").write_bytes(b"")
+    driver = FakeCpuidDriver(leaves, str(tmp_path / "cpuid"))
+    monkeypatch.setattr(os, "pread", driver.pread)
+    host = x86_host(["fpu"], "GenuineIntel", (6, 1, 1), cpu_map, str(tmp_path / "cpuid"))
+    model, features, vendor = expectation(case)
+    assert host.source == "cpuid"
+    assert (host.model, list(host.features), host.vendor) == (model, features, vendor)
+    assert 0 in driver.offsets
+    assert 0x7 | 0 << 32 in driver.offsets
+    assert 0x80000000 in driver.offsets
