@@ -7,7 +7,7 @@ or failed leaves its part of the XML out, as a failed collector leaves out its
 metrics.  The text is shaped as libvirt prints it: no XML declaration, two-space
 indents, single-quoted attributes, a blank line around ``<host>``.
 
-Differences from libvirt, on purpose:
+As libvirt, and where it differs on purpose:
 
 - The host ``<cpu>``'s ``<model>``, ``<vendor>`` and ``<feature>`` list are named as
   libvirt names them, from libvirt's CPU map (the host's ``/usr/share/libvirt/cpu_map``
@@ -18,8 +18,8 @@ Differences from libvirt, on purpose:
   shows (``cpumap.linux_x86.CPUID_ONLY``) are missing unless ``/dev/cpu/N/cpuid`` is read.
 - libvirt 9.0's own schema (cputypes.rng, "hostcpu") allows host CPU feature names of
   ``[a-zA-Z0-9\\-_]+`` only, while libvirt itself prints ``sse4.1`` and ``sse4.2``
-  there: like ``virsh capabilities``, ours fails ``xmllint --relaxng capability.rng`` on
-  exactly those two names, and nothing else.
+  there when they are beyond the model: like ``virsh capabilities``, ours then fails
+  ``xmllint --relaxng capability.rng`` on exactly those names, and on nothing else.
 - The host CPU ``<topology>`` carries no ``clusters`` and the cells' CPUs no
   ``cluster_id``: libvirt 9.0's schema has neither (newer libvirt adds them).
 - ``<counter>`` (TSC frequency, from KVM), ``<maxphysaddr>``,
