@@ -5,9 +5,12 @@ model + features libvirt names for each), and a real VM whose virsh lists featur
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import socket
 import struct
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -337,3 +340,48 @@ def test_cpuid_device_gives_libvirts_model(
     assert 0 in driver.offsets
     assert 0x7 | 0 << 32 in driver.offsets
     assert 0x80000000 in driver.offsets
+
+
+def test_baseline_cli_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Garbage, an oversized document, a missing file, a foreign scheme, a closed port:
+    exit 1, one line on stderr, nothing on stdout, no traceback."""
+    garbage = tmp_path / "garbage.xml"
+    garbage.write_bytes(b"\x00\xff<capabilities><host><cpu>")
+    huge = tmp_path / "huge.xml"
+    huge.write_bytes(b"<capabilities>" + b" " * baseline.MAX_INPUT + b"</capabilities>")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/capabilities"
+    for source in (str(garbage), str(huge), str(tmp_path / "none.xml"), "ftp://127.0.0.1/x", closed):
+        assert baseline.main([source]) == 1, source
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.count("\n") == 1, err
+        assert "Traceback" not in err
+
+
+def test_baseline_follows_no_redirect_off_http(capsys: pytest.CaptureFixture[str]) -> None:
+    """A host answering GET /capabilities with a redirect to file:// or ftp:// is refused."""
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/passwd" if "file" in self.path else "ftp://127.0.0.1/x")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for path in ("/file", "/ftp"):
+            assert baseline.main([f"http://127.0.0.1:{server.server_address[1]}{path}"]) == 1
+            out, err = capsys.readouterr()
+            assert out == ""
+            assert "redirected to" in err or "Redirection to" in err  # ours, or urllib's own refusal of file://
+            assert err.count("\n") == 1
+    finally:
+        server.shutdown()
+        server.server_close()

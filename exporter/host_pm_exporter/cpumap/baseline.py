@@ -176,7 +176,8 @@ def fetch(source: str) -> bytes:
     """The document at a URL (http, https) or in a file, at most `MAX_INPUT` bytes."""
     if source.startswith(("http://", "https://")):
         request = urllib.request.Request(source, headers={"Accept": "application/xml"})  # noqa: S310 - scheme checked
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+        opener = urllib.request.build_opener(_HttpOnlyRedirects)
+        with opener.open(request, timeout=TIMEOUT) as response:
             data: bytes = response.read(MAX_INPUT + 1)
     elif "://" in source:
         raise BaselineError(f"{source}: only http, https and files")
@@ -186,6 +187,17 @@ def fetch(source: str) -> bytes:
     if len(data) > MAX_INPUT:
         raise BaselineError(f"{source}: larger than {MAX_INPUT} bytes")
     return data
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to another http or https URL (urllib would follow ftp)."""
+
+    def redirect_request(  # type: ignore[no-untyped-def]  # noqa: PLR0917 - urllib's signature
+        self, req, fp, code, msg, headers, newurl
+    ) -> urllib.request.Request | None:
+        if not newurl.startswith(("http://", "https://")):
+            raise BaselineError(f"{req.full_url}: redirected to {newurl}: only http and https")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def main(sources: Sequence[str], cpu_map_dir: str = "/usr/share/libvirt/cpu_map") -> int:
