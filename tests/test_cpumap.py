@@ -6,6 +6,7 @@ model + features libvirt names for each), and a real VM whose virsh lists featur
 from __future__ import annotations
 
 import http.server
+import logging
 import os
 import shutil
 import socket
@@ -131,9 +132,12 @@ def test_cpuid_walk_reads_the_leaves_libvirt_reads() -> None:
         assert (decoded.model, list(decoded.features)) == (model, features), case
 
 
-def test_cpuid_device_unreadable_falls_back_to_cpuinfo(cpu_map: CpuMap, tmp_path: Path) -> None:
+def test_cpuid_device_unreadable_falls_back_to_cpuinfo(
+    cpu_map: CpuMap, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """--capabilities.cpuid where the root has no /dev/cpu/N/cpuid (no cpuid module, not
-    root): the reading takes no leaves, and the CPU is named from cpuinfo's flags."""
+    root): the reading takes no leaves, says so once (a warning naming the file and
+    why), and the CPU is named from cpuinfo's flags."""
     flags = ["fpu", "vme", "pse", "sse4_2", "sse4_1"]
     host = x86_host(flags, "GenuineIntel", (6, 15, 11), cpu_map, None)
     assert host.source == "cpuinfo"
@@ -146,6 +150,10 @@ def test_cpuid_device_unreadable_falls_back_to_cpuinfo(cpu_map: CpuMap, tmp_path
     assert details.cpuid == {}
     assert details.cpu_map is not None
     assert capabilities_of(fs, cpuid=True) == capabilities_of(fs, cpuid=False)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "CPUID not read" in r.getMessage()]
+    assert len(warned) == 1, caplog.records
+    assert str(tmp_path / "dev" / "cpu") in str(warned[0].__dict__["file"])
+    assert warned[0].__dict__["err"] == "No such file or directory"
 
 
 def test_feature_names_are_libvirts_spelling(cpu_map: CpuMap) -> None:

@@ -245,7 +245,8 @@ def _cpuid(fs: HostFS, info: CpuInfo | None, online: frozenset[int]) -> dict[int
         return {cpu: read_leaves(path)}
     except OSError as err:
         why = err.strerror or str(err)
-        _cpuid_failures.log("CPUID not read: the x86 CPU is named from /proc/cpuinfo's flags", path, why, file=path)
+        msg = "CPUID not read: the x86 CPU is named from /proc/cpuinfo's flags"
+        _cpuid_failures.log(msg, path, why, file=path, err=why)
         return {}
 
 
