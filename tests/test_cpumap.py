@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from host_pm_exporter.cli import parse_config
 from host_pm_exporter.collectors import REGISTRY
 from host_pm_exporter.cpumap import baseline, cpuid, linux_x86, x86
 from host_pm_exporter.cpumap.host import arm_host, ppc64_host, x86_host
@@ -26,6 +27,7 @@ from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.readers.cpuinfo import parse_cpuinfo
 from host_pm_exporter.reading import SnapshotConfig, build_snapshot
 from host_pm_exporter.views.capabilities import capabilities_xml
+from host_pm_exporter.wiring import one_reading, shown
 from tests.conftest import host_root
 from tests.helpers.libvirt_cpu import cpuinfo_flags, explain_difference
 
@@ -373,10 +375,11 @@ def capabilities_of(fs: HostFS, *, cpuid: bool) -> bytes:
 def test_capabilities_cpuid_is_read_under_the_root_and_decoded_by_the_view(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--capabilities.cpuid through a reading: the leaves and the MSR are read while the
-    host is read, from /dev/cpu/N/cpuid under --path.rootfs (N the first online CPU),
-    and the XML names libvirt's model and features from them (Cooperlake, which
-    cpuinfo's flags cannot tell); without the flag the device is not touched."""
+    """--capabilities.cpuid from the command line through a reading: the leaves and the
+    MSR are read while the host is read, from /dev/cpu/N/cpuid under --path.rootfs (N
+    the first online CPU), and the XML names libvirt's model and features from them
+    (Cooperlake, which cpuinfo's flags cannot tell); without the flag the device is not
+    touched."""
     fixture = host_root("spr-2s")
     fs = HostFS(str(fixture / "proc"), str(fixture / "sys"), str(tmp_path))
     facts = ScrapeFacts(fs)
@@ -389,8 +392,17 @@ def test_capabilities_cpuid_is_read_under_the_root_and_decoded_by_the_view(
     case = "x86_64-cpuid-Cooperlake"
     driver = FakeCpuidDriver(leaves_of(case), str(device / "cpuid"))
     monkeypatch.setattr(os, "pread", driver.pread)
-    cpu = ET.fromstring(capabilities_of(fs, cpuid=True)).find("host/cpu")
-    assert cpu is not None
+    args = [f"--path.procfs={fixture / 'proc'}", f"--path.sysfs={fixture / 'sys'}", f"--path.rootfs={tmp_path}"]
+
+    def host_cpu(*flags: str) -> ET.Element:
+        config = parse_config([*args, "--pm.probes=kernel", "--capabilities", *flags])
+        assert config.one_shot is not None
+        snapshot, exposition = one_reading(config, config.one_shot)
+        cpu = ET.fromstring(config.one_shot.render(shown(config, snapshot, exposition))).find("host/cpu")
+        assert cpu is not None
+        return cpu
+
+    cpu = host_cpu("--capabilities.cpuid")
     model, features, vendor = expectation(case)
     assert (cpu.findtext("model"), [f.get("name") for f in cpu.findall("feature")], cpu.findtext("vendor")) == (
         model,
@@ -399,7 +411,7 @@ def test_capabilities_cpuid_is_read_under_the_root_and_decoded_by_the_view(
     )
     read = len(driver.offsets)
     assert read > 0
-    capabilities_of(fs, cpuid=False)
+    assert host_cpu().findtext("model") != model
     assert len(driver.offsets) == read
 
 
