@@ -1,5 +1,6 @@
 """The command line: node_exporter-style flags -> `Config`.  Each collector adds its own
-flags (`Collector.flags`); the one-shot flags come from the views table."""
+flags (`Collector.flags`); the one-shot flags come from the views table, but for
+``--capabilities-baseline``, which reads other hosts' XML, not this host."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ class Config:
     log_level: str
     log_format: str
     one_shot: View | None = None  # the view to print (or write) once, then exit
+    capabilities_cpuid: bool = False  # the capabilities XML's x86 CPU from the CPUID device
+    capabilities_baseline: tuple[str, ...] = ()  # a one-shot of its own: the pool's common CPU of these XMLs
     textfile_directory: str | None = None
 
     @property
@@ -242,6 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             one_shot.add_argument(view.flag, dest=f"view_{view.name}", action="store_true", help=view.help)
     add(
+        "--capabilities.cpuid",
+        dest="capabilities_cpuid",
+        action="store_true",
+        help="name the x86 CPU in the capabilities XML from /dev/cpu/N/cpuid where readable (root, cpuid module)",
+    )
+    one_shot.add_argument(
+        "--capabilities-baseline",
+        dest="capabilities_baseline",
+        nargs="+",
+        metavar="URL_OR_FILE",
+        default=(),
+        help="print the CPU every host can run, from their capabilities XML (as virsh cpu-baseline), and exit",
+    )
+    add(
         "--version",
         action="version",
         version=f"host-pm-exporter, version {__version__} (python {sys.version.split()[0]})",
@@ -278,5 +295,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         log_level=args.log_level,
         log_format=args.log_format,
         one_shot=one_shot,
+        capabilities_cpuid=args.capabilities_cpuid,
+        capabilities_baseline=tuple(args.capabilities_baseline),
         textfile_directory=args.view_textfile,
     )

@@ -13,12 +13,15 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
+from host_pm_exporter.cpumap.cpuid import Leaves, read_leaves
+from host_pm_exporter.cpumap.host import cpuid_path
+from host_pm_exporter.cpumap.loader import HOST_MAP, CpuMap, load_map
 from host_pm_exporter.hostfs import HostFS, ReadError
-from host_pm_exporter.logs import Failures
+from host_pm_exporter.logs import Failures, Once
 from host_pm_exporter.probes import ProbeResult
 from host_pm_exporter.readers import ParseError, parse_file, read_word
 from host_pm_exporter.readers.cache import CacheSummary
-from host_pm_exporter.readers.cpuinfo import CpuInfo, parse_cpuinfo
+from host_pm_exporter.readers.cpuinfo import CpuEntry, CpuInfo, parse_cpuinfo
 from host_pm_exporter.readers.cpus import (
     CacheBank,
     CpuIds,
@@ -200,7 +203,8 @@ class HostSnapshot:
 @dataclass(frozen=True)
 class HostDetails:
     """What libvirt's capabilities XML needs beyond the collectors' facts: the per-CPU
-    ids, cache banks and page sizes."""
+    ids, cache banks and page sizes, and the inputs of libvirt's CPU model decode (its
+    CPU map, and with --capabilities.cpuid the CPUID leaves libvirt reads)."""
 
     machine: str | None  # the running kernel's, when the roots are its own
     cpuinfo: CpuInfo | None
@@ -208,6 +212,14 @@ class HostDetails:
     cache_banks: list[CacheBank] | None
     hugepage_sizes: list[int]
     base_page_kib: dict[str, int]  # by the names of the architecture this host may go by
+    cpu_map: CpuMap | None = None  # libvirt's, under --path.rootfs, else the packed copy; None: no CPUs
+    cpuid: dict[int, Leaves] = field(default_factory=dict)  # by CPU: the leaves read (--capabilities.cpuid)
+
+
+def first_cpu(info: CpuInfo, online: frozenset[int]) -> CpuEntry:
+    """The lowest online CPU's cpuinfo entry (libvirt reads CPUID where it runs)."""
+    entries = [e for e in info.cpus if e.cpu in online] or list(info.cpus)
+    return min(entries, key=lambda e: e.cpu)
 
 
 def _or_none(read: Callable[[], T]) -> T | None:
@@ -217,7 +229,28 @@ def _or_none(read: Callable[[], T]) -> T | None:
         return None
 
 
-def _details(facts: ScrapeFacts) -> HostDetails:
+_X86 = ("x86_64", "i386", "i486", "i586", "i686")
+_cpuid_failures = Once(log)
+
+
+def _cpuid(fs: HostFS, info: CpuInfo | None, online: frozenset[int]) -> dict[int, Leaves]:
+    """The CPUID leaves (and the IA32_ARCH_CAPABILITIES MSR) of the CPU the XML names,
+    from ``/dev/cpu/N/cpuid`` under the root; none where it cannot be read (no
+    ``cpuid`` module, not root): the CPU is then named from /proc/cpuinfo's flags."""
+    if info is None or not info.cpus or info.arch not in _X86:
+        return {}
+    cpu = first_cpu(info, online).cpu
+    path = cpuid_path(fs.root(), cpu)
+    try:
+        return {cpu: read_leaves(path)}
+    except OSError as err:
+        why = err.strerror or str(err)
+        msg = "CPUID not read: the x86 CPU is named from /proc/cpuinfo's flags"
+        _cpuid_failures.log(msg, path, why, file=path, err=why)
+        return {}
+
+
+def _details(facts: ScrapeFacts, cpuid: bool = False) -> HostDetails:
     fs, info, online = facts.fs, facts.cpuinfo_or_none(), facts.online_or_empty()
     machine = _or_none(facts.machine)
     arches = {info.arch if info is not None else "", machine or "", os.uname().machine}
@@ -228,6 +261,8 @@ def _details(facts: ScrapeFacts) -> HostDetails:
         cache_banks=_or_none(lambda: read_cache_banks(fs, online)) if online else None,
         hugepage_sizes=_or_none(lambda: read_hugepage_sizes(fs)) or [],
         base_page_kib={arch: base_page_kib(fs, arch) for arch in arches},
+        cpu_map=load_map(fs.root(*HOST_MAP)) if info is not None and info.cpus else None,
+        cpuid=_cpuid(fs, info, online) if cpuid else {},
     )
 
 
@@ -239,7 +274,12 @@ class Extra:
     gather: Callable[[ScrapeFacts], object]
 
 
-HOST_DETAILS = Extra("host_details", _details)
+def host_details(cpuid: bool = False) -> Extra:
+    """`HOST_DETAILS`, reading the CPUID device too with `cpuid` (--capabilities.cpuid)."""
+    return Extra("host_details", lambda facts: _details(facts, cpuid))
+
+
+HOST_DETAILS = host_details()
 
 
 failures = Failures(log, "collector failed", "collector", limit=512)

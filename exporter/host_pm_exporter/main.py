@@ -1,5 +1,6 @@
 """What the exporter does once its flags are parsed: print (or write) one view of one
-reading and exit, or serve."""
+reading and exit, print a pool's common CPU (--capabilities-baseline) and exit, or
+serve."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ def run_once(config: Config, view: View) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     logs.setup(config.log_level, config.log_format)
+    if config.capabilities_baseline:  # other hosts' XML, not a view of this host
+        from host_pm_exporter.cpumap import baseline  # noqa: PLC0415 (only this one-shot needs it: urllib)
+
+        return baseline.main(config.capabilities_baseline)
     if config.one_shot is not None:
         return run_once(config, config.one_shot)
     # Until the event loop takes the signals over: a SIGHUP is a re-read the loop will do

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Callable
 
 from host_pm_exporter.cli import Config
-from host_pm_exporter.facts import HostSnapshot
+from host_pm_exporter.facts import HOST_DETAILS, Gatherer, HostSnapshot, host_details
 from host_pm_exporter.reading import GivenSnapshot, SharedReadings, build_snapshot
 from host_pm_exporter.views.exposition import Exposition, RuntimeCollector
 from host_pm_exporter.views.process import ProcessMetrics
@@ -45,13 +45,21 @@ def shown(config: Config, snapshot: HostSnapshot, exposition: Exposition, colour
     )
 
 
+def needs(config: Config, view: View) -> tuple[Gatherer, ...]:
+    """What `view` reads beyond the collectors, as the flags shape it: with
+    --capabilities.cpuid the host details read the CPUID device too."""
+    details = host_details(cpuid=config.capabilities_cpuid)
+    return tuple(details if need is HOST_DETAILS else need for need in view.needs)
+
+
 def pages(config: Config, exposition: Exposition) -> dict[str, tuple[str, Callable[[], bytes]]]:
     """The HTTP routes of the views other than the metrics path (served apart, with
     content negotiation): each renders a fresh reading of everything it needs."""
 
     def page(view: View) -> Callable[[], bytes]:
+        gatherers = (*config.collectors, *needs(config, view))
+
         def render() -> bytes:
-            gatherers = (*config.collectors, *view.needs)
             snapshot = exposition.readings.read(gatherers, config.snapshot.probes)
             return view.render(shown(config, snapshot, exposition))
 
@@ -64,7 +72,7 @@ def one_reading(config: Config, view: View) -> tuple[HostSnapshot, Exposition]:
     """Read the host once for `view`; the exposition renders that reading (no process
     metrics: they would describe a process that is about to exit, and clash in
     node_exporter)."""
-    gatherers = (*config.collectors, *view.needs)
+    gatherers = (*config.collectors, *needs(config, view))
     snapshot = build_snapshot(replace(config.snapshot, collectors=gatherers))
     return snapshot, Exposition(GivenSnapshot(snapshot), config.collectors, config.snapshot.probes, config.durations)
 

@@ -2,28 +2,27 @@
 ``<host>`` part; see libvirt's docs/formatcaps.rst), built from one scrape's facts.
 
 Every fact comes from the reading's sections: the collectors' facts, and the
-per-CPU ids, cache banks and page sizes that `HOST_DETAILS` gathers in the same
-reading (under the same deadline).  A section that is missing (collector disabled)
+per-CPU ids, cache banks, page sizes and CPU model decode inputs (libvirt's CPU map,
+the CPUID leaves) that `HOST_DETAILS` gathers in the same reading (under the same
+deadline); here the CPU is only decoded.  A section that is missing (collector disabled)
 or failed leaves its part of the XML out, as a failed collector leaves out its
 metrics.  The text is shaped as libvirt prints it: no XML declaration, two-space
 indents, single-quoted attributes, a blank line around ``<host>``.
 
-Differences from libvirt, on purpose:
+As libvirt, and where it differs on purpose:
 
-- ``<cpu><model>`` is written only where libvirt's CPU map names the model by an id
-  the kernel shows (an ARM part number, a POWER PVR).  On x86 libvirt picks the
-  model by its own scoring of CPUID against every model's feature list; that is
-  not repeated here, so there is no x86 ``<model>`` and ``<feature>`` lists every
-  feature libvirt knows that the CPU has, not only those beyond the model.  Every
-  feature libvirt lists is therefore among ours.
-- Feature names: libvirt 9.0's own schema (cputypes.rng, "hostcpu") allows host
-  CPU feature names of ``[a-zA-Z0-9\\-_]+`` only, while libvirt itself prints
-  ``sse4.1`` and ``sse4.2`` there, so its own output fails
-  ``xmllint --relaxng capability.rng`` ("Element feature failed to validate
-  attributes", then "Extra element feature in interleave").  The guest CPU
-  schema's featureName does allow the dot.  Ours validates: those two are
-  written ``sse4_1`` and ``sse4_2``, the alias libvirt's cpu_map records for
-  them (and Linux's name).
+- The host ``<cpu>``'s ``<model>``, ``<vendor>`` and ``<feature>`` list are named as
+  libvirt names them, from libvirt's CPU map (the host's ``/usr/share/libvirt/cpu_map``
+  when present, else the copy packed in ``cpumap/data``) by libvirt's own rules
+  (`host_pm_exporter.cpumap`): on x86 the model libvirt's decoder picks and the features
+  beyond it, in libvirt's spelling (``sse4.2``, ``pclmuldq``, ``tsc-deadline`` ...).  The
+  x86 input is the CPUID bits /proc/cpuinfo's flags show; features only CPUID or an MSR
+  shows (``cpumap.linux_x86.CPUID_ONLY``) are missing unless ``/dev/cpu/N/cpuid`` is read
+  (``--capabilities.cpuid``).
+- libvirt 9.0's own schema (cputypes.rng, "hostcpu") allows host CPU feature names of
+  ``[a-zA-Z0-9\\-_]+`` only, while libvirt itself prints ``sse4.1`` and ``sse4.2``
+  there when they are beyond the model: like ``virsh capabilities``, ours then fails
+  ``xmllint --relaxng capability.rng`` on exactly those names, and on nothing else.
 - The host CPU ``<topology>`` carries no ``clusters`` and the cells' CPUs no
   ``cluster_id``: libvirt 9.0's schema has neither (newer libvirt adds them).
 - ``<counter>`` (TSC frequency, from KVM), ``<maxphysaddr>``,
@@ -50,7 +49,11 @@ from host_pm_exporter.collectors.power import COLLECTOR as POWER
 from host_pm_exporter.collectors.readiness import COLLECTOR as READINESS
 from host_pm_exporter.collectors.topology import COLLECTOR as TOPOLOGY
 from host_pm_exporter.collectors.virt import COLLECTOR as VIRT
-from host_pm_exporter.facts import HOST_DETAILS, HostDetails, HostSnapshot
+from host_pm_exporter.cpumap.cpuid import Leaves
+from host_pm_exporter.cpumap.host import arm_host, ppc64_host, x86_host
+from host_pm_exporter.cpumap.loader import CpuMap
+from host_pm_exporter.facts import HOST_DETAILS, HostDetails, HostSnapshot, first_cpu
+from host_pm_exporter.readers.armparts import IMPLEMENTERS
 from host_pm_exporter.readers.cpuinfo import CpuEntry, CpuInfo
 from host_pm_exporter.readers.cpus import CacheBank, CpuIds
 from host_pm_exporter.readers.numa import NumaNode
@@ -121,6 +124,14 @@ class _Facts:
     def hugepage_sizes(self) -> list[int]:
         return self.details.hugepage_sizes if self.details is not None else []
 
+    def cpu_map(self) -> CpuMap | None:
+        """libvirt's CPU map the reading took (the host's, else the packed copy)."""
+        return self.details.cpu_map if self.details is not None else None
+
+    def cpuid(self, cpu: int) -> Leaves | None:
+        """The CPUID leaves the reading took of `cpu` (--capabilities.cpuid), if any."""
+        return self.details.cpuid.get(cpu) if self.details is not None else None
+
     def cache_banks(self) -> list[CacheBank] | None:
         return self.details.cache_banks if self.details is not None else None
 
@@ -149,20 +160,14 @@ class _Facts:
         return [NumaNode(0, online, None)] if online else []
 
 
-def _first_cpu(info: CpuInfo, online: frozenset[int]) -> CpuEntry:
-    """The lowest online CPU's cpuinfo entry (libvirt reads CPUID where it runs)."""
-    entries = [e for e in info.cpus if e.cpu in online] or list(info.cpus)
-    return min(entries, key=lambda e: e.cpu)
-
-
 def _cpu(out: _Writer, facts: _Facts) -> None:
     arch = facts.arch()
     out.open("cpu")
     out.leaf("arch", text=arch)
     info = facts.cpuinfo()
-    features: list[str] = []
+    features: tuple[str, ...] = ()
     if info is not None and info.cpus:
-        features = _cpu_identity(out, arch, _first_cpu(info, facts.online()))
+        features = _cpu_identity(out, arch, first_cpu(info, facts.online()), facts)
     counts = _cpu_topology(facts, arch)
     if counts is not None:
         sockets, cores, threads = counts
@@ -177,53 +182,48 @@ def _cpu(out: _Writer, facts: _Facts) -> None:
     out.close("cpu")
 
 
-def _cpu_identity(out: _Writer, arch: str, entry: CpuEntry) -> list[str]:
-    """Vendor, model, microcode and signature where libvirt's data names them; the
-    feature names to list."""
-    kind, flags = entry.kind, frozenset(entry.flags.split())
+def _cpu_identity(out: _Writer, arch: str, entry: CpuEntry, facts: _Facts) -> tuple[str, ...]:
+    """Model, vendor, microcode and signature as libvirt names them from its CPU map;
+    the feature names to list beside the model."""
+    kind = entry.kind
+    flags = entry.flags.split()
+    cpu_map = facts.cpu_map()
+    if cpu_map is None:
+        return ()
     if arch in ("x86_64", "i686"):
-        vendor = lv.X86_VENDORS.get(kind.vendor)
-        if vendor:
-            out.leaf("vendor", text=vendor)
+        family, model, stepping = _int(kind.family), _int(kind.model), _int(kind.stepping)
+        signature = (family, model, stepping) if family and model is not None and stepping is not None else None
+        host = x86_host(flags, kind.vendor, signature, cpu_map, facts.cpuid(entry.cpu))
+        if host.model:
+            out.leaf("model", text=host.model)
+        if host.vendor:
+            out.leaf("vendor", text=host.vendor)
         microcode = _int(kind.microcode, 16)
         if microcode:
             out.leaf("microcode", version=str(microcode))
-        family, model, stepping = _int(kind.family), _int(kind.model), _int(kind.stepping)
-        if family and model is not None and stepping is not None:
-            out.leaf("signature", family=str(family), model=str(model), stepping=str(stepping))
-        return x86_features(flags)
+        if host.model and host.signature is not None:
+            fam, mod, step = host.signature
+            out.leaf("signature", family=str(fam), model=str(mod), stepping=str(step))
+        return host.features
     if arch == "aarch64" or arch.startswith("arm"):
-        vendor = kind.vendor if kind.vendor in lv.ARM_VENDORS else ""
-        part = _int(kind.model, 16)
-        name = lv.ARM_MODELS.get((vendor, part)) if part is not None else None
-        if name:
-            out.leaf("model", text=name)
-        if vendor:
-            out.leaf("vendor", text=vendor)
-        return [f for f in lv.ARM_FEATURES if f in flags]
-    if arch.startswith("ppc64"):
-        pvr = _int(kind.model, 16)
-        known = lv.PPC64_MODELS.get(pvr & 0xFFFF0000) if pvr is not None else None
-        if known:
-            out.leaf("model", text=known[0])
-            out.leaf("vendor", text=known[1])
-    return []
+        host = arm_host(_arm_implementer(kind.vendor), _int(kind.model, 16), flags, cpu_map)
+    elif arch.startswith("ppc64"):
+        host = ppc64_host(_int(kind.model, 16), cpu_map)
+    else:
+        return ()
+    if host.model:
+        out.leaf("model", text=host.model)
+    if host.vendor:
+        out.leaf("vendor", text=host.vendor)
+    return host.features
 
 
-def x86_features(flags: Iterable[str]) -> list[str]:
-    """libvirt's names, in libvirt's order, of the x86 features among Linux's
-    /proc/cpuinfo `flags` (spelled so that libvirt's schema accepts them).
-
-    >>> x86_features("fpu sse4_1 pclmulqdq xsave constant_tsc".split())
-    ['fpu', 'pclmuldq', 'sse4_1', 'xsave', 'osxsave']
-    """
-    have = frozenset(flags)
-    out = []
-    for linux, name in lv.X86_FEATURES:
-        if linux in have:
-            out.append(lv.RNG_SAFE_SPELLING.get(name, name))
-            out.extend(lv.X86_IMPLIED.get(linux, ()))
-    return out
+def _arm_implementer(vendor: str) -> int | None:
+    """The MIDR implementer id behind cpuinfo's vendor (a name we know, or its hex)."""
+    for number, name in IMPLEMENTERS.items():
+        if name == vendor:
+            return number
+    return _int(vendor, 16)
 
 
 def _cpu_topology(facts: _Facts, arch: str) -> tuple[int, int, int] | None:
