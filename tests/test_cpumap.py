@@ -28,7 +28,7 @@ from host_pm_exporter.readers.cpuinfo import parse_cpuinfo
 from host_pm_exporter.reading import SnapshotConfig, build_snapshot
 from host_pm_exporter.views.capabilities import capabilities_xml
 from host_pm_exporter.wiring import one_reading, shown
-from tests.conftest import host_root
+from tests.conftest import host_root, need
 from tests.helpers.libvirt_cpu import cpuinfo_flags, explain_difference
 
 DATA = Path(__file__).parent / "libvirt"
@@ -184,8 +184,7 @@ def test_every_linux_flag_is_a_feature_of_the_map(cpu_map: CpuMap) -> None:
 
 
 def test_packed_map_is_the_hosts_where_libvirt_is_installed() -> None:
-    if not HOST_MAP.is_dir():
-        pytest.skip("no libvirt CPU map on this host to compare with")  # the packed copy is then the only one
+    need(HOST_MAP.is_dir(), "no libvirt CPU map on this host to compare with (tests/run installs libvirt)")
     for path in HOST_MAP.glob("*.xml"):
         assert (PACKED / path.name).read_bytes() == path.read_bytes(), path.name
 
@@ -201,6 +200,21 @@ def test_a_broken_host_map_falls_back_to_the_packed_one(tmp_path: Path) -> None:
     shutil.copytree(PACKED, good)
     assert load_map(str(good)).source == str(good)
     assert len(read_map(good).x86_models) == len(read_map(PACKED).x86_models)
+
+
+@pytest.mark.parametrize("name", ["index.xml", "x86_features.xml"])
+def test_a_fifo_in_the_host_map_is_refused_at_once(tmp_path: Path, name: str) -> None:
+    """A FIFO where a map file should be is not waited on: the packed map is used."""
+
+    odd = tmp_path / "cpu_map"
+    shutil.copytree(PACKED, odd)
+    (odd / name).unlink()
+    os.mkfifo(odd / name)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(load_map(str(odd)).source), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert got == [str(PACKED)], "the map read waited on a FIFO"
 
 
 def test_arm_and_power_models_come_from_the_map(cpu_map: CpuMap) -> None:

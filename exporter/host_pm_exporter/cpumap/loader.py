@@ -19,6 +19,7 @@ files' names, sizes and mtimes): it is data shipped with libvirt, not host state
 from __future__ import annotations
 
 import os
+import stat
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,8 +167,17 @@ def read_map(directory: Path) -> CpuMap:
 
 
 def _parse(path: Path) -> ET.Element:
-    with path.open("rb") as handle:
-        return xmltext.parse(handle.read(_MAX_FILE + 1), _MAX_FILE, str(path))
+    """One map file, bounded: opened without blocking (a FIFO or a device in its place
+    is refused at once, never waited on) and read only if it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MapError(f"{path}: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(_MAX_FILE + 1)
+    finally:
+        os.close(fd)
+    return xmltext.parse(data, _MAX_FILE, str(path))
 
 
 def _int(text: str | None) -> int:
