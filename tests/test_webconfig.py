@@ -34,6 +34,7 @@ import pytest
 from host_pm_exporter.webconfig import (
     CIPHER_SUITES,
     Authenticator,
+    Check,
     WebConfig,
     WebConfigError,
     WebConfigSource,
@@ -982,7 +983,7 @@ def test_names_are_compared_with_every_user_in_constant_time(
 
     # only the module's own comparisons: bcrypt < 4.1 calls hmac.compare_digest too
     fake = SimpleNamespace(compare_digest=counting, new=hmac.new)
-    monkeypatch.setattr("host_pm_exporter.webconfig._hmac", lambda: fake)
+    monkeypatch.setattr("host_pm_exporter.webconfig.auth.hmac", fake)
     auth = Authenticator()
     for user in (b"alice", b"bob", b"mallory"):
         compared.clear()
@@ -1059,18 +1060,43 @@ def test_the_cache_is_keyed_by_the_hash(users: WebConfig, checkpw_calls: list[by
 
 def test_the_cache_is_bounded_least_recently_used_first(users: WebConfig, checkpw_calls: list[bytes]) -> None:
     auth = Authenticator(cache_size=2)
-    a, b, c = (_basic(b"alice", p) for p in (b"wonderland", b"b", b"c"))
-    for header in (a, b, a, c):  # c pushes out b, the least recently used
+    a, b, c, d = (_basic(b"alice", p) for p in (b"wonderland", b"b", b"c", b"d"))
+    for header in (a, b, c, b, d):  # d pushes out c, the least recently used wrong one
         auth.check(users, header)
-    assert len(checkpw_calls) == 3
-    auth.check(users, a)
-    assert len(checkpw_calls) == 3
-    auth.check(users, b)
     assert len(checkpw_calls) == 4
+    for header in (a, b, d):
+        auth.check(users, header)
+    assert len(checkpw_calls) == 4
+    auth.check(users, c)
+    assert len(checkpw_calls) == 5
     uncached = Authenticator(cache_size=0)
     uncached.check(users, a)
     uncached.check(users, a)
-    assert len(checkpw_calls) == 6
+    assert len(checkpw_calls) == 7
+
+
+def test_a_flood_of_wrong_passwords_never_pushes_a_right_one_out(
+    users: WebConfig, checkpw_calls: list[bytes]
+) -> None:
+    auth = Authenticator(cache_size=4)
+    right = _basic(b"alice", b"wonderland")
+    assert auth.check(users, right)
+    for i in range(20):
+        assert not auth.check(users, _basic(b"alice", b"wrong%d" % i))
+    calls = len(checkpw_calls)
+    assert auth.verdict(users, right) is True  # known without bcrypt
+    assert len(checkpw_calls) == calls
+
+
+def test_an_unknown_user_is_checked_against_a_real_hash_of_the_configured_cost(users: WebConfig) -> None:
+    auth = Authenticator()
+    check = auth.verdict(users, _basic(b"mallory", b"x"))
+    assert isinstance(check, Check) and not check.known
+    assert bcrypt.hashpw(b"x", check.target[:29]) != check.target  # a valid hash: bcrypt runs in full
+    assert check.target.startswith(b"$2b$05$") and len(check.target) == 60
+    known = auth.verdict(users, _basic(b"bob", b"x"))
+    assert isinstance(known, Check) and known.known and known.target == users.users["bob"]
+    assert auth.verify(check) is False
 
 
 def test_check_is_safe_from_many_threads(users: WebConfig) -> None:
