@@ -1075,9 +1075,7 @@ def test_the_cache_is_bounded_least_recently_used_first(users: WebConfig, checkp
     assert len(checkpw_calls) == 7
 
 
-def test_a_flood_of_wrong_passwords_never_pushes_a_right_one_out(
-    users: WebConfig, checkpw_calls: list[bytes]
-) -> None:
+def test_a_flood_of_wrong_passwords_never_pushes_a_right_one_out(users: WebConfig, checkpw_calls: list[bytes]) -> None:
     auth = Authenticator(cache_size=4)
     right = _basic(b"alice", b"wonderland")
     assert auth.check(users, right)
@@ -1091,11 +1089,15 @@ def test_a_flood_of_wrong_passwords_never_pushes_a_right_one_out(
 def test_an_unknown_user_is_checked_against_a_real_hash_of_the_configured_cost(users: WebConfig) -> None:
     auth = Authenticator()
     check = auth.verdict(users, _basic(b"mallory", b"x"))
-    assert isinstance(check, Check) and not check.known
+    assert isinstance(check, Check)
+    assert not check.known
     assert bcrypt.hashpw(b"x", check.target[:29]) != check.target  # a valid hash: bcrypt runs in full
-    assert check.target.startswith(b"$2b$05$") and len(check.target) == 60
+    assert check.target.startswith(b"$2b$05$")
+    assert len(check.target) == 60
     known = auth.verdict(users, _basic(b"bob", b"x"))
-    assert isinstance(known, Check) and known.known and known.target == users.users["bob"]
+    assert isinstance(known, Check)
+    assert known.known
+    assert known.target == users.users["bob"]
     assert auth.verify(check) is False
 
 
