@@ -12,6 +12,7 @@ class Limits:
     max_connections: int = 512
     max_requests: int = 40
     read_header_timeout: float = 10.0
+    tls_handshake_timeout: float = 5.0
     idle_timeout: float = 60.0
     write_timeout: float = 30.0
     drain_timeout: float = 10.0

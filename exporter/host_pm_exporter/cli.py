@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="max_connections",
         type=_positive_int,
         default=512,
-        help="open connections at most; one more is answered 503 and closed",
+        help="open connections at most, from accept; at the cap, the one waiting longest for a request is closed",
     )
     add(
         "--web.max-requests",
@@ -161,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_duration,
         default="10s",
         help="how long a client may take to send a request's headers",
+    )
+    add(
+        "--web.tls-handshake-timeout",
+        dest="tls_handshake_timeout",
+        type=parse_duration,
+        default="5s",
+        help="how long a client may take to complete a TLS handshake",
     )
     add(
         "--web.idle-timeout",
@@ -300,6 +307,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             max_connections=args.max_connections,
             max_requests=args.max_requests,
             read_header_timeout=args.read_header_timeout,
+            tls_handshake_timeout=args.tls_handshake_timeout,
             idle_timeout=args.idle_timeout,
         ),
         collectors=collectors,
@@ -457,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     import asyncio  # noqa: PLC0415
 
-    asyncio.run(_serve(server, web_config, early_stop))
+    asyncio.run(_serve(server, early_stop))
     pmutils.kill_all()  # no probe outlives the exporter
     return 0
 
@@ -479,8 +487,10 @@ def _import_asyncio(tls: bool) -> None:
         del sys.modules["ssl"]
 
 
-async def _serve(server: Server, web_config: WebConfigSource, early_stop: list[signal.Signals]) -> None:
+async def _serve(server: Server, early_stop: list[signal.Signals]) -> None:
     import asyncio  # noqa: PLC0415 (imported by _import_asyncio)
+
+    from host_pm_exporter.web import quiet_wakeup_fd  # noqa: PLC0415 (asyncio: after _import_asyncio)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -489,13 +499,10 @@ async def _serve(server: Server, web_config: WebConfigSource, early_stop: list[s
         log.info("shutting down", extra={"signal": sig.name})
         stop.set()
 
-    def on_hup() -> None:
-        changed = web_config.reload()
-        log.info("SIGHUP: web config re-read", extra={"changed": changed})
-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_stop, sig)
-    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    loop.add_signal_handler(signal.SIGHUP, server.hangup)
+    quiet_wakeup_fd()
     if early_stop:
         on_stop(early_stop[0])
     await server.serve(stop)
