@@ -65,6 +65,8 @@ _ALLOWED = "GET, HEAD"
 # checks wait for one (a few seconds of bcrypt at cost 12), beyond it 503 at once
 BCRYPT_THREADS = 1 if (os.cpu_count() or 1) <= 2 else 2
 BCRYPT_QUEUE = 8
+BACKLOG = 512  # the kernel's queue of connections not yet accepted (capped by net.core.somaxconn)
+_ACCEPT_BATCH = 16
 
 
 @dataclass(eq=False)
@@ -120,7 +122,11 @@ class Server:
         def protocol() -> asyncio.StreamReaderProtocol:
             return asyncio.StreamReaderProtocol(PeerReader(limit=_READ), self._connection)
 
-        server = await loop.create_server(protocol, sock=self.sock, backlog=512)
+        # asyncio accepts up to `backlog` connections per turn of the loop, before any of
+        # them is counted: a small batch keeps a burst from holding that many more fds
+        # than the cap while evictions catch up; the kernel's queue stays as listen() set it
+        server = await loop.create_server(protocol, sock=self.sock, backlog=_ACCEPT_BATCH)
+        self.sock.listen(BACKLOG)
         try:
             await stop.wait()
         finally:
