@@ -386,3 +386,36 @@ def test_a_storm_of_sighups_during_scrapes_prints_nothing_raw(exporter: Any, tmp
     no_raw_stderr(exp.stderr())
     rereads = exp.stderr().count("SIGHUP: web config re-read")
     assert 1 <= rereads < 1000, "coalesced"
+
+
+def test_a_tls12_session_is_never_resumed_under_a_stricter_config(exporter: Any, tmp_path: Path, cert: Any) -> None:
+    """Resumed under the config that made it (harmless, and a cheaper handshake); after
+    the config turns client certificates on, the same session gets a full handshake,
+    which asks for the certificate."""
+    config = tls_config(tmp_path, cert)
+    exp = exporter([*BASE, f"--web.config.file={config}"])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cert[0])
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    def get(session: ssl.SSLSession | None) -> tuple[ssl.SSLSession | None, bool, bytes]:
+        with (
+            socket.create_connection(("127.0.0.1", exp.port), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost", session=session) as sock,
+        ):
+            sock.sendall(request("/healthz"))
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+            return sock.session, bool(sock.session_reused), status_line(reply)
+
+    session, reused, status = get(None)
+    assert (reused, status) == (False, b"HTTP/1.1 200 OK")
+    assert get(session)[1:] == (True, b"HTTP/1.1 200 OK")
+    config.write_text(
+        config.read_text() + f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {cert[0]}\n"
+    )
+    exp.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "web config re-read" in exp.stderr() and "changed=True" in exp.stderr(), "the config re-read")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(session)

@@ -428,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         log.error("cannot listen", extra={"address": f"{host}:{port}", "err": err.strerror or err})
         return 1
-    _import_asyncio(tls=web_config.server_context() is not None)
+    _import_asyncio(tls=web_config.tls_context() is not None)
     from host_pm_exporter.web import Routes, Server  # noqa: PLC0415 (asyncio: after the line above)
 
     names = [c.name for c in config.collectors]
@@ -458,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra={
             "address": f"[{bound[0]}]:{bound[1]}" if ":" in str(bound[0]) else f"{bound[0]}:{bound[1]}",
             "version": __version__,
-            "tls": web_config.server_context() is not None,
+            "tls": web_config.tls_context() is not None,
             "collectors": ",".join(c.name for c in config.collectors),
             "probes": ",".join(config.snapshot.probes),
         },

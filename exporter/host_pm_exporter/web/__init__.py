@@ -35,7 +35,6 @@ import logging
 import os
 import signal
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Awaitable
@@ -106,7 +105,7 @@ class Server:
         self.slots: Slots[_Conn] = Slots(self.limits.max_connections, _evict)
         self.state = _State()
         self.once = Once(log)
-        self._tls: ssl.SSLContext | None = None
+        self._tls = False
         self._reloading = False
         self._reload_again = False
 
@@ -117,7 +116,7 @@ class Server:
         drain_timeout) and close everything."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_error)
-        self._tls = self.config.server_context()
+        self._tls = self.config.tls_context() is not None
 
         def protocol() -> asyncio.StreamReaderProtocol:
             return asyncio.StreamReaderProtocol(PeerReader(limit=_READ), self._connection)
@@ -168,14 +167,15 @@ class Server:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert isinstance(reader, PeerReader)
-        stream = Stream(reader, writer) if self._tls is None else TLSStream(reader, writer, self._tls)
+        context = self.config.tls_context() if self._tls else None  # per connection: the current config's
+        stream = Stream(reader, writer) if context is None else TLSStream(reader, writer, context)
         me = _Conn(asyncio.current_task(), stream)
         if self.slots.admit(me):
             await self._serve_connection(me, stream)
             return
         why = "too many open connections"
         self.once.log("connection refused", "connections", why, err=why, limit=self.limits.max_connections)
-        if self._tls is None:
+        if not self._tls:
             await self._refuse(stream, 503, why)
             stream.close()
         else:
@@ -185,7 +185,7 @@ class Server:
         abort = False
         try:
             deadline = time.monotonic() + self.limits.read_header_timeout
-            if self._tls is not None:
+            if self._tls:
                 handshake = min(self.limits.tls_handshake_timeout, self.limits.read_header_timeout)
                 await self._wait(stream.handshake(), handshake)
             await self._requests(me, stream, deadline)

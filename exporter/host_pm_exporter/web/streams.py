@@ -144,6 +144,11 @@ class TLSStream(Stream):
             self._tls.unwrap()
         self._flush()
 
+    def close(self) -> None:
+        """A close_notify, then the TCP close (an abort sends neither)."""
+        self.end()
+        super().close()
+
     async def _fill(self, eof_ok: bool = False) -> bool:
         data = await self.reader.read(_READ)
         if not data:

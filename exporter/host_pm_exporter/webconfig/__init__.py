@@ -18,8 +18,8 @@ node_exporter takes with --web.config.file)::
       alice: $2y$10$...
 
 One job per module: `schema` reads and checks the file into objects, `tls` builds the
-server's TLS contexts and the dispatcher that hands each handshake to the current one,
-`source` keeps the live config (re-read on change or SIGHUP), `auth` checks basic auth.
+server's TLS context, `source` keeps the live config (re-read on change or SIGHUP) and
+hands out the context for each new connection, `auth` checks basic auth.
 
 Where Python's ssl module cannot do what Go's crypto/tls does, the difference is the
 smallest one that is still safe:

@@ -69,7 +69,6 @@ class WebConfigSource:
             self._config, self._digest, self._watch = _read(path)
         self._last_tls = self._config.tls
         self._tls_at_start = self._last_tls is not None
-        self._dispatcher: tls.Dispatcher | None = None
         self._last_check = time.monotonic()
 
     def current(self) -> WebConfig:
@@ -100,23 +99,16 @@ class WebConfigSource:
             self._last_check = time.monotonic()
             return self._reread()
 
-    def server_context(self) -> ssl.SSLContext | None:
-        """The context to listen with: None when the config at start has no TLS (a config
-        that turns TLS on later needs a restart).  Otherwise one context, made once, that
-        hands each handshake to the current config's context, so a rotated certificate
-        is served from the next connection on.  When a later config drops TLS, the last
-        TLS context stays in use: going back to plain HTTP needs a restart."""
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The context to wrap a new connection with: the current config's, so that a
+        rotated certificate or a new client certificate rule applies from the next
+        connection on, and a TLS 1.2 session is resumed only under the config that made
+        it.  None when the config at start has no TLS (turning TLS on needs a restart);
+        when a later config drops TLS, the last TLS context stays in use (going back to
+        plain HTTP needs a restart too)."""
         if not self._tls_at_start:
             return None
-        with self._lock:
-            if self._dispatcher is None:
-                self._dispatcher = tls.dispatcher(self._current_tls)
-            return self._dispatcher
-
-    def _current_tls(self) -> ssl.SSLContext:
-        context = self.current().tls or self._last_tls
-        assert context is not None  # a dispatcher exists only when the config at start had TLS
-        return context
+        return self.current().tls or self._last_tls
 
     def _reread(self) -> bool:
         assert self._path is not None
@@ -133,7 +125,5 @@ class WebConfigSource:
         self._config, self._digest = config, digest
         if config.tls is not None:
             self._last_tls = config.tls
-            if self._dispatcher is not None:
-                self._dispatcher.follow(config.tls)
         log.info("web config re-read", extra={"file": os.path.abspath(self._path), "tls": config.tls is not None})
         return True

@@ -1,18 +1,18 @@
-"""TLS for the server: the context built from a config's settings, and the one context
-the server listens with, which hands each handshake over to the current config's.
+"""TLS for the server: the context built from a config's settings.  The server wraps
+each new connection with the current config's context (`WebConfigSource.tls_context`).
 
-A session is never resumed by ticket (TLS 1.3, nor TLS 1.2): a resumed session skips the
-client certificate check, so a session made under an older, laxer config would let its
-client in under a stricter one.  TLS 1.2 sessions by session ID are resumed, in the
-current config's context only: OpenSSL keeps that cache per context, and a new config
-is a new context, so a session made under an older config is never resumed under a
-newer one (tests/test_webconfig.py checks both versions)."""
+A resumed session skips the client certificate check, so a session made under an older,
+laxer config must never be resumed under a stricter one.  No session tickets (TLS 1.3,
+nor TLS 1.2 by ticket); TLS 1.2 sessions by session ID are resumed, but only within the
+context that made them: OpenSSL keeps that cache per context, and each reading of the
+config is a new context, so after any change every client makes a full handshake
+(tests/test_webconfig.py and tests/test_http_attacks.py check both versions)."""
 
 from __future__ import annotations
 
 import ssl
 import warnings
-from typing import Any, Callable, NoReturn
+from typing import NoReturn
 
 from host_pm_exporter.webconfig.schema import Loader, TLSSettings
 
@@ -106,45 +106,3 @@ def _ssl_reason(err: OSError) -> str:
     if isinstance(err, ssl.SSLError):
         return f" ({str(err.reason).replace('_', ' ').lower()})" if err.reason else ""
     return f" ({err.strerror or err})"
-
-
-class Dispatcher(ssl.SSLContext):
-    """The one context the server listens with.  Each handshake is handed over to the
-    current config's context in the SNI callback (which OpenSSL runs with or without
-    SNI): that switches the certificate, key, client CAs and cipher suites.  What
-    OpenSSL copies into a connection before the callback runs (client certificate mode,
-    protocol versions, options) is copied here from the current config (`follow`),
-    which `refresh` brings up to date just before each connection is created."""
-
-    refresh: Callable[[], ssl.SSLContext]  # the current config's context
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        self.refresh()
-        return super().wrap_socket(*args, **kwargs)
-
-    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
-        self.refresh()
-        return super().wrap_bio(*args, **kwargs)
-
-    def follow(self, src: ssl.SSLContext) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.minimum_version = src.minimum_version
-            self.maximum_version = src.maximum_version
-            self.options = src.options
-        self.verify_mode = src.verify_mode
-
-
-def dispatcher(current: Callable[[], ssl.SSLContext]) -> Dispatcher:
-    """A Dispatcher following `current`, which returns the context in force (and may
-    re-read the config to know it)."""
-    ctx = Dispatcher(ssl.PROTOCOL_TLS_SERVER)
-    ctx.refresh = current
-    no_tickets(ctx)
-    ctx.follow(current())
-
-    def hand_over(sslobj: ssl.SSLObject, _server_name: str | None, _ctx: ssl.SSLContext) -> None:
-        sslobj.context = current()
-
-    ctx.sni_callback = hand_over
-    return ctx
