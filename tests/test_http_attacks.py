@@ -69,10 +69,8 @@ def tls_config(tmp_path: Path, cert: tuple[Path, Path], extra: str = "") -> Path
 def tls_get(port: int, cert: Path, path: str = "/healthz") -> bytes:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cert)
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        ctx.wrap_socket(raw, server_hostname="localhost") as sock,
-    ):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with raw, ctx.wrap_socket(raw, server_hostname="localhost") as sock:
         sock.sendall(request(path))
         chunks = []
         while chunk := sock.recv(65536):
@@ -399,10 +397,8 @@ def test_a_tls12_session_is_never_resumed_under_a_stricter_config(exporter: Any,
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 
     def get(session: ssl.SSLSession | None) -> tuple[ssl.SSLSession | None, bool, bytes]:
-        with (
-            socket.create_connection(("127.0.0.1", exp.port), timeout=10) as raw,
-            ctx.wrap_socket(raw, server_hostname="localhost", session=session) as sock,
-        ):
+        raw = socket.create_connection(("127.0.0.1", exp.port), timeout=10)
+        with raw, ctx.wrap_socket(raw, server_hostname="localhost", session=session) as sock:
             sock.sendall(request("/healthz"))
             reply = b""
             while chunk := sock.recv(65536):
