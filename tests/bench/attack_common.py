@@ -3,10 +3,12 @@ percentiles.  Loopback only; every loop is bounded in count and time."""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -59,10 +61,12 @@ def client_context(cert: Path) -> ssl.SSLContext:
 
 @contextmanager
 def exporter(
-    extra: Sequence[str] = (), web_config: str | None = None
+    extra: Sequence[str] = (), web_config: str | None = None, source: str | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     """A running exporter (with `web_config` as its web config, CERT and KEY replaced by
-    a fresh certificate's paths) on a free loopback port; its directory is yielded too."""
+    a fresh certificate's paths) on a free loopback port; its directory is yielded too.
+    `source`: run the package found there instead (another version, to compare:
+    ``git archive <commit> exporter | tar -x -C DIR``, then DIR/exporter)."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         args = [*ARGS, *extra]
@@ -71,9 +75,12 @@ def exporter(
             (directory / "web.yml").write_text(web_config.replace("CERT", str(cert)).replace("KEY", str(key)))
             args.append(f"--web.config.file={directory / 'web.yml'}")
         port = free_port()
+        command = [EXPORTER] if source is None else [sys.executable, "-m", "host_pm_exporter"]
+        env = None if source is None else {**os.environ, "PYTHONPATH": source}
         proc = subprocess.Popen(
-            [EXPORTER, f"--web.listen-address=127.0.0.1:{port}", *args],
+            [*command, f"--web.listen-address=127.0.0.1:{port}", *args],
             stderr=(directory / "stderr").open("wb"),
+            env=env,
         )
         try:
             deadline = time.monotonic() + 30

@@ -44,7 +44,7 @@ def hold(port: int, count: int, handshake: bool, cert: object) -> list[socket.so
 
 
 def one_run(args: argparse.Namespace, out: dict[str, list[float]]) -> None:
-    with exporter(web_config=WEB) as (popen, port, directory):
+    with exporter(web_config=WEB, source=args.source) as (popen, port, directory):
         proc = psutil.Process(popen.pid)
         start = settle(proc)
         probes(port, args.probes)
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=2000)
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--source", help="run the package in this directory instead (another version)")
     args = parser.parse_args()
     out: dict[str, list[float]] = {"probe growth MiB": []}
     for kind in ("no hello", "handshaken"):
