@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -415,3 +416,37 @@ def test_a_tls12_session_is_never_resumed_under_a_stricter_config(exporter: Any,
     wait_until(lambda: "web config re-read" in exp.stderr() and "changed=True" in exp.stderr(), "the config re-read")
     with pytest.raises((ssl.SSLError, ConnectionError)):
         get(session)
+
+
+WAKEUP = """
+import asyncio, os, signal, sys, threading, time
+from host_pm_exporter.web import quiet_wakeup_fd
+
+async def main():
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    if sys.argv[1] == "quiet":
+        quiet_wakeup_fd()
+    blast = threading.Thread(target=lambda: [os.kill(os.getpid(), signal.SIGHUP) for _ in range(100000)])
+    blast.start()
+    time.sleep(1)  # the loop is busy: the wakeup pipe fills
+    blast.join()
+    await asyncio.sleep(0.1)
+    print("alive")
+
+asyncio.run(main())
+"""
+
+
+def test_a_full_signal_wakeup_pipe_prints_nothing() -> None:
+    """CPython reports every signal that finds asyncio's wakeup pipe full with a
+    traceback on stderr; the server turns that off (the pipe already holds the signal)."""
+    runs = {
+        mode: subprocess.run(
+            [sys.executable, "-c", WAKEUP, mode], capture_output=True, text=True, timeout=60, check=True
+        )
+        for mode in ("loud", "quiet")
+    }
+    assert "BlockingIOError" in runs["loud"].stderr, "the control: without it, the pipe fills and CPython prints"
+    assert runs["quiet"].stdout == "alive\n"
+    assert runs["quiet"].stderr == ""

@@ -86,6 +86,7 @@ class TLSStream(Stream):
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self._tls: ssl.SSLObject | None = None
+        self._ended = False
 
     async def handshake(self) -> None:
         """The TLS handshake; raises Closed when the peer leaves or TLS fails (a bad
@@ -138,8 +139,9 @@ class TLSStream(Stream):
         self._flush()
 
     def end(self) -> None:
-        if self._tls is None:
+        if self._tls is None or self._ended:
             return
+        self._ended = True
         with contextlib.suppress(ssl.SSLError):  # the peer's close_notify has not come: ours is sent
             self._tls.unwrap()
         self._flush()
