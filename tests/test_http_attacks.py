@@ -450,3 +450,32 @@ def test_a_full_signal_wakeup_pipe_prints_nothing() -> None:
     assert "BlockingIOError" in runs["loud"].stderr, "the control: without it, the pipe fills and CPython prints"
     assert runs["quiet"].stdout == "alive\n"
     assert runs["quiet"].stderr == ""
+
+
+def test_slots_evict_the_oldest_unfinished_request_then_the_oldest_idle_never_a_busy_one() -> None:
+    from host_pm_exporter.web.slots import Slots
+
+    evicted: list[str] = []
+    slots: Slots[str] = Slots(4, evicted.append)
+    for name in ("a", "b", "c", "d"):
+        assert slots.admit(name)
+    slots.to_busy("a")
+    slots.to_busy("b")
+    slots.to_idle("b")  # answered, kept alive
+    slots.to_idle("a")  # answered after b: idle since later
+    assert slots.admit("e")  # c: the oldest still without a complete request
+    assert slots.admit("f")  # d
+    slots.to_busy("e")
+    slots.to_busy("f")
+    assert slots.admit("g")  # no unfinished request left: b, idle the longest
+    assert evicted == ["c", "d", "b"]
+    slots.to_busy("g")
+    slots.to_waiting("a")  # a's next request begins
+    assert slots.admit("h")  # a
+    slots.to_busy("h")
+    assert not slots.admit("i"), "every slot inside a request: refused, none evicted"
+    assert evicted == ["c", "d", "b", "a"]
+    assert len(slots) == 4
+    slots.to_idle("c")  # an evicted connection finishing late takes no slot back
+    assert not slots.holds("c")
+    assert slots.evicted == 4
