@@ -479,3 +479,16 @@ def test_slots_evict_the_oldest_unfinished_request_then_the_oldest_idle_never_a_
     slots.to_idle("c")  # an evicted connection finishing late takes no slot back
     assert not slots.holds("c")
     assert slots.evicted == 4
+
+
+def test_a_client_that_half_closes_after_its_request_is_still_answered(users: Path) -> None:
+    """`printf 'GET ...' | nc -N`: the request, then a FIN, then it waits for the answer.
+    Only a check that had to wait in the queue is dropped for a client that left."""
+    with in_process(users) as served:
+        for header in (RIGHT, wrong(5)):
+            with socket.create_connection(("127.0.0.1", served.port), timeout=20) as sock:
+                sock.sendall(request("/healthz", header).replace(b"Connection: close\r\n", b""))
+                sock.shutdown(socket.SHUT_WR)
+                reply = read_all(sock)
+            assert status_line(reply) == (b"HTTP/1.1 200 OK" if header == RIGHT else b"HTTP/1.1 401 Unauthorized")
+        assert served.server.gate.dropped == 0

@@ -229,6 +229,8 @@ class Server:
                 state.busy.discard(task)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
+            if stream.peer_closed:
+                return  # it left: what it pipelined before leaving is not served (nor its bcrypt paid)
             conn.start_next_cycle()
             self.slots.to_idle(me)
             deadline = 0.0  # the next request's header deadline starts at its first byte

@@ -1,8 +1,8 @@
 """Basic auth on the server: a verdict known at once (no users, a malformed header, a
 cached verdict) is given on the event loop and never waits; a bcrypt check runs on at
 most `threads` threads, in arrival order, with at most `queue` checks waiting.  Beyond
-that a request is refused at once (503) instead of waiting, and a check whose client
-has left by the time a thread is free is dropped before it starts.  The same unknown
+that a request is refused at once (503) instead of waiting, and a check that waited
+and whose client has left by the time a thread is free is dropped before it starts.  The same unknown
 credentials arriving together share one check."""
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ class Gate:
                 elif turn.done() and not turn.cancelled():
                     self._release()  # handed over just as we were cancelled: pass it on
                 raise
+            if gone():  # it left while it waited (one that half-closes and waits is served when not queued)
+                self.dropped += 1
+                self._release()
+                return Verdict.GONE
         else:
             self._free -= 1
-        if gone():
-            self.dropped += 1
-            self._release()
-            return Verdict.GONE
         shared = self._running.get(known.key)  # the same credentials were checked meanwhile
         if shared is not None:
             self._release()
