@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from host_pm_exporter.address import Limits, listen
-from host_pm_exporter.cli import make_registry, parse_config
+from host_pm_exporter.cli import make_registry, parse_config, parse_duration
 from host_pm_exporter.web import BCRYPT_QUEUE, BCRYPT_THREADS, Routes, Server, basic_credentials
 from host_pm_exporter.webconfig import Check, WebConfigSource
 from tests.conftest import fixture_args, need_tool, raw_request, wait_until
@@ -492,3 +492,50 @@ def test_a_client_that_half_closes_after_its_request_is_still_answered(users: Pa
                 reply = read_all(sock)
             assert status_line(reply) == (b"HTTP/1.1 200 OK" if header == RIGHT else b"HTTP/1.1 401 Unauthorized")
         assert served.server.gate.dropped == 0
+
+
+def _limits_table() -> dict[str, tuple[str, str]]:
+    """docs/http.md's limits table: the limit -> (default, flag)."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "http.md").read_text()
+    section = text.split("### Limits", 1)[1].split("\n\n", 2)[2]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        if not line.startswith("| ") or line.startswith("| limit") or line.startswith("|---"):
+            if rows:
+                break
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = (cells[1], cells[2].strip("`"))
+    return rows
+
+
+def test_the_limits_table_gives_the_defaults_in_force() -> None:
+    from host_pm_exporter import web
+    from host_pm_exporter.cli import build_parser
+    from host_pm_exporter.web import framing
+
+    rows = _limits_table()
+    defaults = build_parser().parse_args([])
+    flags = {flag: default for default, flag in rows.values() if flag}
+    assert set(flags) == {
+        "--web.max-connections", "--web.tls-handshake-timeout", "--web.read-header-timeout", "--web.idle-timeout",
+        "--web.max-requests", "--scrape.timeout", "--pm.probe-timeout",
+    }  # fmt: skip
+    for flag, documented in flags.items():
+        dest = {"--scrape.timeout": "scrape_timeout", "--pm.probe-timeout": "probe_timeout"}.get(
+            flag, flag.split(".", 1)[1].replace("-", "_")
+        )
+        value = getattr(defaults, dest)
+        if isinstance(value, str):
+            value = parse_duration(value)
+        assert documented in (f"{value:g}", f"{value:g} s"), (flag, documented, value)
+    limits = Limits()
+    by_name = {name.split(" (")[0]: default for name, (default, _) in rows.items()}
+    assert by_name["a request's head"] == f"{framing.MAX_HEADERS // 1024} KiB"
+    assert by_name["a request's body"] == f"{framing.MAX_BODY // 1024} KiB"
+    assert by_name["bcrypt checks waiting for a thread"] == str(web.BCRYPT_QUEUE)
+    assert by_name["connections accepted per turn of the event loop"] == str(web._ACCEPT_BATCH)
+    assert by_name["connections the kernel holds before the exporter accepts them"].startswith(f"{web.BACKLOG} ")
+    assert by_name["a response the client does not read"] == f"{limits.write_timeout:g} s"
+    assert by_name["the status page or the capabilities XML"] == f"{limits.request_timeout:g} s"
+    assert by_name["shutdown: requests in flight may finish"] == f"{limits.drain_timeout:g} s"
