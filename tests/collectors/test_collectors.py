@@ -122,7 +122,6 @@ FLOORS = [
     "reading",
     "views",
     "webconfig",
-    "address",
     "web",
     "cli",
     "wiring",
