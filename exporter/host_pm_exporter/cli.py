@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from host_pm_exporter import __version__, logs
-from host_pm_exporter.address import Limits, parse_listen_address
 from host_pm_exporter.collectors import REGISTRY, enabled
 from host_pm_exporter.collectors.base import Collector
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.reading import SnapshotConfig
 from host_pm_exporter.views.table import VIEWS, View
+from host_pm_exporter.web import Limits
 
 DEFAULT_PORT = 8731
 EXPORTER_LEVELS = ("none", "process", "all")
@@ -83,6 +83,26 @@ def _absolute_path(value: str) -> str:
     return value
 
 
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """Split ``host:port``, ``:port`` or ``[v6]:port``.
+
+    >>> parse_listen_address(":8731"), parse_listen_address("[::1]:80")
+    (('', 8731), ('::1', 80))
+    """
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError(f"invalid listen address {value!r}: expected [host]:port")
+        port = rest[1:]
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"invalid listen address {value!r}: expected host:port or :port")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid port in listen address {value!r}")
+    return host, int(port)
+
+
 def _listen(value: str) -> tuple[str, int]:
     try:
         return parse_listen_address(value)
@@ -135,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="max_connections",
         type=_positive_int,
         default=512,
-        help="open connections at most; one more is answered 503 and closed",
+        help="open connections at most, from accept; at the cap, the one waiting longest for a request is closed",
     )
     add(
         "--web.max-requests",
@@ -150,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_duration,
         default="10s",
         help="how long a client may take to send a request's headers",
+    )
+    add(
+        "--web.tls-handshake-timeout",
+        dest="tls_handshake_timeout",
+        type=parse_duration,
+        default="5s",
+        help="how long a client may take to complete a TLS handshake",
     )
     add(
         "--web.idle-timeout",
@@ -280,6 +307,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             max_connections=args.max_connections,
             max_requests=args.max_requests,
             read_header_timeout=args.read_header_timeout,
+            tls_handshake_timeout=args.tls_handshake_timeout,
             idle_timeout=args.idle_timeout,
         ),
         collectors=collectors,

@@ -12,12 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from host_pm_exporter import __version__, logs
-from host_pm_exporter.address import listen
 from host_pm_exporter.cli import Config, parse_config
 from host_pm_exporter.probes import pmutils
 from host_pm_exporter.reading import watchdog
 from host_pm_exporter.views.table import TEXTFILE, View
-from host_pm_exporter.web import Routes, Server
+from host_pm_exporter.web import Routes, Server, listen, quiet_wakeup_fd
 from host_pm_exporter.webconfig import WebConfigError, WebConfigSource
 from host_pm_exporter.wiring import make_exposition, one_reading, pages, shown, write_textfile
 
@@ -78,17 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra={
             "address": f"[{bound[0]}]:{bound[1]}" if ":" in str(bound[0]) else f"{bound[0]}:{bound[1]}",
             "version": __version__,
-            "tls": web_config.server_context() is not None,
+            "tls": web_config.tls_context() is not None,
             "collectors": ",".join(c.name for c in config.collectors),
             "probes": ",".join(config.snapshot.probes),
         },
     )
-    asyncio.run(_serve(server, web_config, early_stop))
+    asyncio.run(_serve(server, early_stop))
     pmutils.kill_all()  # no probe outlives the exporter
     return 0
 
 
-async def _serve(server: Server, web_config: WebConfigSource, early_stop: list[signal.Signals]) -> None:
+async def _serve(server: Server, early_stop: list[signal.Signals]) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -96,13 +95,10 @@ async def _serve(server: Server, web_config: WebConfigSource, early_stop: list[s
         log.info("shutting down", extra={"signal": sig.name})
         stop.set()
 
-    def on_hup() -> None:
-        changed = web_config.reload()
-        log.info("SIGHUP: web config re-read", extra={"changed": changed})
-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_stop, sig)
-    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    loop.add_signal_handler(signal.SIGHUP, server.hangup)
+    quiet_wakeup_fd()
     if early_stop:
         on_stop(early_stop[0])
     await server.serve(stop)

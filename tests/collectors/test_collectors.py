@@ -123,7 +123,6 @@ FLOORS = [
     "reading",
     "views",
     "webconfig",
-    "address",
     "web",
     "cli",
     "wiring",

@@ -4,6 +4,7 @@ protocol is h11's, and nothing reaches stderr raw."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -108,19 +109,65 @@ def test_no_server_header(front: Any) -> None:
     assert "Server" not in headers
 
 
-def test_connections_are_capped_and_the_excess_refused(exporter: Any) -> None:
+def test_at_the_cap_the_longest_waiting_connection_makes_room(exporter: Any) -> None:
+    """Four connections that never send a request hold the four slots: a new client is
+    served, and the oldest of the four is the one closed for it."""
     exp = exporter([*BASE, "--web.max-connections=4"])
     time.sleep(0.3)  # the start-up check's connection is gone
-    held = [socket.create_connection(("127.0.0.1", exp.port), timeout=5) for _ in range(4)]
+    held = []
+    for _ in range(4):
+        held.append(socket.create_connection(("127.0.0.1", exp.port), timeout=5))
+        time.sleep(0.05)  # in this order
     try:
-        time.sleep(0.2)
-        reply = raw_request(exp.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert status_line(reply) == b"HTTP/1.1 503 Service Unavailable"
+        reply = raw_request(exp.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status_line(reply) == b"HTTP/1.1 200 OK"
+        assert closed_by_server(held[0])
+        assert not any(closed_by_server(sock, wait=0.2) for sock in held[1:])
     finally:
         for sock in held:
             sock.close()
-    time.sleep(0.2)
+    no_raw_stderr(exp)
+
+
+def test_at_the_cap_with_every_connection_inside_a_request_the_new_one_is_refused(
+    exporter: Any, tmp_path: Path
+) -> None:
+    script = fake_pm_is_supported(tmp_path, "sleep 2\nexit 0")
+    exp = exporter([*BASE, "--web.max-connections=3", "--pm.probes=pm-utils", f"--pm.pm-is-supported={script}"])
+    time.sleep(0.3)
+    busy = []
+    for _ in range(3):
+        sock = socket.create_connection(("127.0.0.1", exp.port), timeout=10)
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        busy.append(sock)
+    try:
+        time.sleep(0.5)
+        reply = raw_request(exp.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_line(reply) == b"HTTP/1.1 503 Service Unavailable"
+        for sock in busy:  # none of them was evicted
+            assert recv_all(sock).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        for sock in busy:
+            sock.close()
     assert exp.get("/healthz")[0] == 200
+
+
+def closed_by_server(sock: socket.socket, wait: float = 3.0) -> bool:
+    """True when the server closed (or reset) the connection within `wait` seconds."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except (socket.timeout, TimeoutError):
+        return False
+
+
+def recv_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def test_concurrent_scrapes_past_the_limit_get_503(exporter: Any, tmp_path: Path) -> None:
@@ -220,13 +267,14 @@ def test_a_double_slash_path_is_a_path_not_a_host(front: Any) -> None:
     assert status_line(reply) == b"HTTP/1.1 404 Not Found"
 
 
-def test_the_date_header_is_what_the_standard_library_writes() -> None:
-    from email.utils import formatdate
+def test_the_date_header_is_an_imf_fixdate(front: Any) -> None:
+    from email.utils import parsedate_to_datetime
 
-    from host_pm_exporter.web import http_date
-
-    for when in (0, 951782400, 1e9, 1766620800.5, 4102444799):
-        assert http_date(when) == formatdate(when, usegmt=True)
+    _, headers, _ = front.get("/healthz")
+    date = headers["Date"]
+    assert re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                        r"\d{4} \d\d:\d\d:\d\d GMT", date), date  # fmt: skip
+    assert abs(parsedate_to_datetime(date).timestamp() - time.time()) < 300
 
 
 def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> None:
@@ -234,9 +282,8 @@ def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> No
     timeout the client gets a 503 (and the connection a close), the server goes on."""
     import asyncio
 
-    from host_pm_exporter.address import Limits, listen
     from host_pm_exporter.cli import parse_config
-    from host_pm_exporter.web import Routes, Server
+    from host_pm_exporter.web import Limits, Routes, Server, listen
     from host_pm_exporter.wiring import make_exposition
 
     release = threading.Event()

@@ -8,7 +8,6 @@ from the CA and one from another CA."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hmac
@@ -21,7 +20,7 @@ import ssl
 import subprocess
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import pytest
 from host_pm_exporter.webconfig import (
     CIPHER_SUITES,
     Authenticator,
+    Check,
     WebConfig,
     WebConfigError,
     WebConfigSource,
@@ -202,11 +202,13 @@ def hashes() -> dict[str, str]:
 
 
 class Server:
-    """A plain ssl server on 127.0.0.1: wraps each accepted connection with the context,
-    greets and closes; each connection's outcome goes to `outcomes`."""
+    """A plain ssl server on 127.0.0.1: wraps each accepted connection with the context
+    `contexts` gives for it (as the exporter does), greets and closes with a close_notify
+    (as the exporter does, so that a TLS 1.2 session may be resumed); each connection's
+    outcome goes to `outcomes`."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self.context = context
+    def __init__(self, contexts: Callable[[], ssl.SSLContext | None]) -> None:
+        self.contexts = contexts
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.outcomes: queue.Queue[tuple[str, str]] = queue.Queue()
@@ -221,10 +223,14 @@ class Server:
                 return
             conn.settimeout(5)
             try:
-                with self.context.wrap_socket(conn, server_side=True) as tls:
+                context = self.contexts()
+                assert context is not None
+                with context.wrap_socket(conn, server_side=True) as tls:
                     client = _common_name(tls.getpeercert())
                     tls.sendall(b"hello\n")
                     self.outcomes.put(("ok", client))
+                    with contextlib.suppress(OSError):
+                        tls.unwrap()
             except OSError as err:
                 conn.close()
                 self.outcomes.put(("error", str(err)))
@@ -241,9 +247,8 @@ class Server:
 
 @contextmanager
 def serving(source: WebConfigSource) -> Iterator[Server]:
-    context = source.server_context()
-    assert context is not None
-    server = Server(context)
+    assert source.tls_context() is not None
+    server = Server(source.tls_context)
     try:
         yield server
     finally:
@@ -598,7 +603,7 @@ def test_bad_files_are_refused_naming_the_file(site: Site, damage: Any, culprit:
 def test_no_path_is_plain_http_without_auth() -> None:
     source = WebConfigSource(None)
     assert source.current() == WebConfig(tls=None, users={}, headers=(), client_auth="NoClientCert")
-    assert source.server_context() is None
+    assert source.tls_context() is None
     assert source.reload() is False
 
 
@@ -733,9 +738,15 @@ def test_the_configured_certificate_is_served(site: Site, pki: PKI, server_hostn
         assert server.outcome() == ("ok", "")
 
 
-def test_the_server_context_is_made_once(site: Site) -> None:
-    source = WebConfigSource(site.write(TLS))
-    assert source.server_context() is source.server_context()
+def test_one_reading_is_one_context_and_a_change_makes_a_new_one(site: Site) -> None:
+    source = WebConfigSource(site.write(TLS), min_interval=0)
+    first = source.tls_context()
+    assert first is not None
+    assert source.tls_context() is first
+    assert source.reload() is False  # the same files: the same context
+    assert source.tls_context() is first
+    site.write(TLS + "  min_version: TLS13\n")
+    assert source.tls_context() is not first
 
 
 def test_a_tls11_client_is_refused_by_default(site: Site, pki: PKI) -> None:
@@ -839,9 +850,12 @@ def test_a_change_of_client_auth_applies_to_the_next_connection(site: Site, pki:
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["TLS12", "TLS13"])
-def test_no_session_is_resumed_so_none_skips_a_new_client_certificate_rule(
+def test_no_session_is_resumed_under_a_changed_config_so_none_skips_a_new_client_certificate_rule(
     site: Site, pki: PKI, version: ssl.TLSVersion
 ) -> None:
+    """TLS 1.3: never resumed (no tickets).  TLS 1.2: resumed by session ID under the
+    config that made the session only; after a change, a full handshake, which asks for
+    the certificate the new config requires."""
     source = WebConfigSource(site.write(TLS), min_interval=0)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(pki.ca.cert)
@@ -852,14 +866,20 @@ def test_no_session_is_resumed_so_none_skips_a_new_client_certificate_rule(
         with raw, ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
             if tls.recv(16) != b"hello\n":
                 raise ConnectionError("no greeting")
-            return tls.session, bool(tls.session_reused)
+            got = tls.session, bool(tls.session_reused)
+            with contextlib.suppress(OSError):
+                tls.unwrap()
+            return got
 
     with serving(source) as server:
-        session, _ = resume(None, server.port)
-        assert resume(session, server.port)[1] is False
+        session, reused = resume(None, server.port)
+        assert reused is False
+        assert resume(session, server.port)[1] is (version == ssl.TLSVersion.TLSv1_2)
         site.write(MTLS)
         with pytest.raises(REFUSED):
             resume(session, server.port)
+        site.write(TLS + "  max_version: TLS13\n")  # laxer again, but another config: a full handshake
+        assert resume(session, server.port)[1] is False
 
 
 def test_a_bad_rotation_keeps_serving_the_last_good_certificate(
@@ -886,33 +906,10 @@ def test_a_config_that_drops_tls_keeps_the_last_tls_context(site: Site, pki: PKI
 
 def test_a_config_without_tls_at_start_stays_plain_http(site: Site) -> None:
     source = WebConfigSource(site.write(""), min_interval=0)
-    assert source.server_context() is None
+    assert source.tls_context() is None
     site.write(TLS)
     assert source.current().tls is not None
-    assert source.server_context() is None  # TLS needs a restart
-
-
-def test_rotation_under_asyncio(site: Site, pki: PKI) -> None:
-    """The exporter's server is asyncio's start_server, which wraps through wrap_bio."""
-    source = WebConfigSource(site.write(TLS), min_interval=0)
-    context = source.server_context()
-
-    async def greet(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"hello\n")
-        await writer.drain()
-        writer.close()
-
-    async def main() -> list[str]:
-        server = await asyncio.start_server(greet, "127.0.0.1", 0, ssl=context)
-        port = server.sockets[0].getsockname()[1]
-        names = [(await asyncio.to_thread(connect, port, pki)).cn]
-        site.install(pki.server_two)
-        names.append((await asyncio.to_thread(connect, port, pki)).cn)
-        server.close()
-        await server.wait_closed()
-        return names
-
-    assert asyncio.run(main()) == ["server-one", "server-two-rotated"]
+    assert source.tls_context() is None  # TLS needs a restart
 
 
 # -- basic auth ----------------------------------------------------------------------------
@@ -982,7 +979,7 @@ def test_names_are_compared_with_every_user_in_constant_time(
 
     # only the module's own comparisons: bcrypt < 4.1 calls hmac.compare_digest too
     fake = SimpleNamespace(compare_digest=counting, new=hmac.new)
-    monkeypatch.setattr("host_pm_exporter.webconfig._hmac", lambda: fake)
+    monkeypatch.setattr("host_pm_exporter.webconfig.auth.hmac", fake)
     auth = Authenticator()
     for user in (b"alice", b"bob", b"mallory"):
         compared.clear()
@@ -1059,18 +1056,45 @@ def test_the_cache_is_keyed_by_the_hash(users: WebConfig, checkpw_calls: list[by
 
 def test_the_cache_is_bounded_least_recently_used_first(users: WebConfig, checkpw_calls: list[bytes]) -> None:
     auth = Authenticator(cache_size=2)
-    a, b, c = (_basic(b"alice", p) for p in (b"wonderland", b"b", b"c"))
-    for header in (a, b, a, c):  # c pushes out b, the least recently used
+    a, b, c, d = (_basic(b"alice", p) for p in (b"wonderland", b"b", b"c", b"d"))
+    for header in (a, b, c, b, d):  # d pushes out c, the least recently used wrong one
         auth.check(users, header)
-    assert len(checkpw_calls) == 3
-    auth.check(users, a)
-    assert len(checkpw_calls) == 3
-    auth.check(users, b)
     assert len(checkpw_calls) == 4
+    for header in (a, b, d):
+        auth.check(users, header)
+    assert len(checkpw_calls) == 4
+    auth.check(users, c)
+    assert len(checkpw_calls) == 5
     uncached = Authenticator(cache_size=0)
     uncached.check(users, a)
     uncached.check(users, a)
-    assert len(checkpw_calls) == 6
+    assert len(checkpw_calls) == 7
+
+
+def test_a_flood_of_wrong_passwords_never_pushes_a_right_one_out(users: WebConfig, checkpw_calls: list[bytes]) -> None:
+    auth = Authenticator(cache_size=4)
+    right = _basic(b"alice", b"wonderland")
+    assert auth.check(users, right)
+    for i in range(20):
+        assert not auth.check(users, _basic(b"alice", b"wrong%d" % i))
+    calls = len(checkpw_calls)
+    assert auth.verdict(users, right) is True  # known without bcrypt
+    assert len(checkpw_calls) == calls
+
+
+def test_an_unknown_user_is_checked_against_a_real_hash_of_the_configured_cost(users: WebConfig) -> None:
+    auth = Authenticator()
+    check = auth.verdict(users, _basic(b"mallory", b"x"))
+    assert isinstance(check, Check)
+    assert not check.known
+    assert bcrypt.hashpw(b"x", check.target[:29]) != check.target  # a valid hash: bcrypt runs in full
+    assert check.target.startswith(b"$2b$05$")
+    assert len(check.target) == 60
+    known = auth.verdict(users, _basic(b"bob", b"x"))
+    assert isinstance(known, Check)
+    assert known.known
+    assert known.target == users.users["bob"]
+    assert auth.verify(check) is False
 
 
 def test_check_is_safe_from_many_threads(users: WebConfig) -> None:

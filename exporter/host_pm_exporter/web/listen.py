@@ -1,5 +1,5 @@
-"""Where the exporter listens, and the limits it serves with: what the command line
-needs of the HTTP server before the server itself (and asyncio) is loaded."""
+"""Where the server listens, and the limits it holds its connections to (the flags
+`--web.max-connections`, `--web.read-header-timeout` and the like)."""
 
 from __future__ import annotations
 
@@ -12,30 +12,11 @@ class Limits:
     max_connections: int = 512
     max_requests: int = 40
     read_header_timeout: float = 10.0
+    tls_handshake_timeout: float = 5.0
     idle_timeout: float = 60.0
     write_timeout: float = 30.0
     drain_timeout: float = 10.0
     request_timeout: float = 30.0  # the status page or capabilities XML: past this, 503 and the slot is freed
-
-
-def parse_listen_address(value: str) -> tuple[str, int]:
-    """Split ``host:port``, ``:port`` or ``[v6]:port``.
-
-    >>> parse_listen_address(":8731"), parse_listen_address("[::1]:80")
-    (('', 8731), ('::1', 80))
-    """
-    if value.startswith("["):
-        host, sep, rest = value[1:].partition("]")
-        if not sep or not rest.startswith(":"):
-            raise ValueError(f"invalid listen address {value!r}: expected [host]:port")
-        port = rest[1:]
-    else:
-        host, sep, port = value.rpartition(":")
-        if not sep or ":" in host:
-            raise ValueError(f"invalid listen address {value!r}: expected host:port or :port")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"invalid port in listen address {value!r}")
-    return host, int(port)
 
 
 def listen(host: str, port: int, backlog: int = 512) -> socket.socket:
