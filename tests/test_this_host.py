@@ -5,7 +5,7 @@ NUMA cells, CPU signature and host UUID equal what a real libvirtd reports in
 Each assertion holds on any x86 or arm64 Debian host, not only this one: it compares
 only what the exporter can know from the same /proc and /sys (libvirt and lscpu read
 more: libvirt's flat fallback shape, its offline CPUs in a cell, CPUID-only features
-(those are tests/test_capabilities.py's) are left out, each below with its reason)."""
+(those are tests/views/test_capabilities.py's) are left out, each below with its reason)."""
 
 from __future__ import annotations
 

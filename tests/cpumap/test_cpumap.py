@@ -31,7 +31,7 @@ from host_pm_exporter.wiring import one_reading, shown
 from tests.conftest import host_root, need
 from tests.helpers.libvirt_cpu import cpuinfo_flags, explain_difference
 
-DATA = Path(__file__).parent / "libvirt"
+DATA = Path(__file__).parents[1] / "libvirt"
 CPUTESTDATA = DATA / "cputestdata"
 CASES = sorted(p.name[: -len("-host.xml")] for p in CPUTESTDATA.glob("*-host.xml"))
 HOST_MAP = Path("/usr/share/libvirt/cpu_map")
