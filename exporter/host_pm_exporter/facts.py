@@ -11,11 +11,8 @@ import os
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
-from host_pm_exporter.cpumap.cpuid import Leaves, read_leaves
-from host_pm_exporter.cpumap.host import cpuid_path
-from host_pm_exporter.cpumap.loader import HOST_MAP, CpuMap, load_map
 from host_pm_exporter.hostfs import HostFS, ReadError
 from host_pm_exporter.logs import Failures, Once
 from host_pm_exporter.probes import ProbeResult
@@ -40,6 +37,10 @@ from host_pm_exporter.readers.power import (
     read_sleep_files,
 )
 from host_pm_exporter.readers.topology import CpuSets, Groups, read_core_types, read_cpu_sets, read_groups
+
+if TYPE_CHECKING:  # the CPU map and its decoder load on the first capabilities view only
+    from host_pm_exporter.cpumap.cpuid import Leaves
+    from host_pm_exporter.cpumap.loader import CpuMap
 
 log = logging.getLogger("host_pm_exporter.facts")
 
@@ -239,6 +240,9 @@ def _cpuid(fs: HostFS, info: CpuInfo | None, online: frozenset[int]) -> dict[int
     ``cpuid`` module, not root): the CPU is then named from /proc/cpuinfo's flags."""
     if info is None or not info.cpus or info.arch not in _X86:
         return {}
+    from host_pm_exporter.cpumap.cpuid import read_leaves  # noqa: PLC0415 (with --capabilities.cpuid only)
+    from host_pm_exporter.cpumap.host import cpuid_path  # noqa: PLC0415
+
     cpu = first_cpu(info, online).cpu
     path = cpuid_path(fs.root(), cpu)
     try:
@@ -251,6 +255,8 @@ def _cpuid(fs: HostFS, info: CpuInfo | None, online: frozenset[int]) -> dict[int
 
 
 def _details(facts: ScrapeFacts, cpuid: bool = False) -> HostDetails:
+    from host_pm_exporter.cpumap.loader import HOST_MAP, load_map  # noqa: PLC0415 (capabilities view only)
+
     fs, info, online = facts.fs, facts.cpuinfo_or_none(), facts.online_or_empty()
     machine = _or_none(facts.machine)
     arches = {info.arch if info is not None else "", machine or "", os.uname().machine}

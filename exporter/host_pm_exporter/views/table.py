@@ -10,7 +10,6 @@ from typing import Callable
 
 from host_pm_exporter.facts import HOST_DETAILS, Gatherer, HostSnapshot
 from host_pm_exporter.families import TEXT_0_0_4
-from host_pm_exporter.views.capabilities import capabilities_xml
 from host_pm_exporter.views.exposition import Exposition
 from host_pm_exporter.views.page import status_page
 from host_pm_exporter.views.report import build_report, explain
@@ -39,6 +38,13 @@ class View:
     render: Callable[[Shown], bytes]
     needs: tuple[Gatherer, ...] = ()  # facts it reads beyond the collectors'
     to_directory: bool = False  # its flag names a directory the view is written to (atomically)
+
+
+def _capabilities(shown: Shown) -> bytes:
+    """The capabilities XML; its module and libvirt's CPU map load on first use."""
+    from host_pm_exporter.views.capabilities import capabilities_xml  # noqa: PLC0415
+
+    return capabilities_xml(shown.snapshot)
 
 
 TEXTFILE = "host_pm_exporter.prom"
@@ -74,7 +80,7 @@ VIEWS: tuple[View, ...] = (
         "/capabilities",
         "--capabilities",
         "print the host's capabilities as libvirt's XML (as GET /capabilities) and exit as --dump",
-        lambda shown: capabilities_xml(shown.snapshot),
+        _capabilities,
         needs=(HOST_DETAILS,),
     ),
     View(
