@@ -25,6 +25,16 @@ def parse_cpulist(text: str) -> frozenset[int]:
     text = text.strip()
     if not text:
         return frozenset()
+    # The plain cases a big host reads by the thousand ("5", "4-7") first: the
+    # same checks as the loop below, without its set.
+    if text.isascii() and text.isdigit() and len(text) <= 10:
+        return frozenset((int(text),))
+    if "," not in text:
+        first, dash, last = text.partition("-")
+        if _digits(first) and _digits(last):
+            lo, hi = int(first), int(last)
+            if lo <= hi and hi - lo < MAX_CPUS:
+                return frozenset(range(lo, hi + 1))
     cpus: set[int] = set()
     for part in text.split(","):
         first, dash, last = part.partition("-")
