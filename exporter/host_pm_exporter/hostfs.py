@@ -192,6 +192,12 @@ class Dir:
             _close(self._fd)
             self._fd = None
 
+    @property
+    def absent(self) -> bool:
+        """Whether the directory is not there (or is not a directory): what its opening
+        said, no system call more."""
+        return self._fd is None and self._error is None
+
     def where(self, name: str) -> str:
         """The whole path of `name`, as errors name it."""
         return self._prefix + name
