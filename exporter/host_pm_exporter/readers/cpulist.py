@@ -20,7 +20,8 @@ def _plain(text: str) -> frozenset[int] | None:
     for any other list (that loop then parses it, or says what is wrong)."""
     if "-" not in text:
         parts = text.split(",")
-        if text.isascii() and all(part.isdigit() and len(part) <= 10 for part in parts):
+        digits = text.replace(",", "")
+        if digits.isascii() and digits.isdigit() and "" not in parts and max(map(len, parts)) <= 10:
             single = frozenset(map(int, parts))
             if len(single) > MAX_CPUS:
                 raise ParseError(f"more than {MAX_CPUS} CPUs in a cpulist: not a kernel's")
