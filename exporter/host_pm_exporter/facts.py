@@ -163,7 +163,15 @@ class ScrapeFacts:
             info = self.cpuinfo_or_none()
             kinds = {e.cpu: e.kind for e in info.cpus} if info is not None else {}
             types = self.core_types()
-            return lambda cpu: (kinds.get(cpu), types.get(cpu, ""))
+            # Each distinct (identity, core type) is numbered once here: the readers key
+            # dicts by kind per CPU, and a small int hashes for nothing where the
+            # identity (a frozen dataclass) hashes all its fields every time.
+            ids: dict[tuple[Hashable, str], int] = {}
+            numbered = {
+                cpu: ids.setdefault((kinds.get(cpu), types.get(cpu, "")), len(ids)) for cpu in kinds.keys() | types
+            }
+            unknown = ids.setdefault((None, ""), len(ids))
+            return lambda cpu: numbered.get(cpu, unknown)
 
         return self._once("kind_of", build)
 

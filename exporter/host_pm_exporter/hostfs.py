@@ -80,7 +80,13 @@ class HostFS:
         dropped; any other NUL byte raises `ReadError`: sysfs and procfs write text;
         so do bytes that are not UTF-8, unless `errors` is "replace" (for /proc/cpuinfo,
         where one odd byte in a model name must not cost the whole collector)."""
-        return _text(self.read_bytes(path), "", path, errors)
+        data = _read_bytes(path, None, "", path.startswith(self._sysfs_prefix))
+        if data is None or b"\x00" in data:
+            return _text(data, "", path, errors)
+        try:
+            return data.decode("utf-8", errors)
+        except UnicodeDecodeError:
+            raise ReadError(f"{path}: not text") from None
 
     def read_bytes(self, path: str) -> bytes | None:
         """The bytes of `path` (the device tree's properties are binary), or ``None``
@@ -94,7 +100,12 @@ class HostFS:
         Anything else (empty, words, a sign where none belongs, more than 20 digits)
         raises `ReadError` naming the file.
         """
-        return _int(self.read(path), "", path, signed)
+        text = self.read(path)
+        if text is not None and not signed:
+            value = text.strip()
+            if value.isascii() and value.isdigit() and len(value) <= 20:
+                return int(value)
+        return _int(text, "", path, signed)
 
     def running_machine(self) -> str | None:
         """``uname -m`` of the running kernel when the configured procfs is that
@@ -181,6 +192,12 @@ class Dir:
             _close(self._fd)
             self._fd = None
 
+    @property
+    def absent(self) -> bool:
+        """Whether the directory is not there (or is not a directory): what its opening
+        said, no system call more."""
+        return self._fd is None and self._error is None
+
     def where(self, name: str) -> str:
         """The whole path of `name`, as errors name it."""
         return self._prefix + name
@@ -194,11 +211,29 @@ class Dir:
 
     def read(self, name: str, errors: str = "strict") -> str | None:
         """As `HostFS.read`, for the file `name` in this directory."""
-        return _text(self.read_bytes(name), self._prefix, name, errors)
+        # The hot path of a big host's scrape (a 1,024-CPU host reads ~8,000 files
+        # here): one call down to the system calls, the plain case decoded in line.
+        fd = self._fd
+        if fd is None:
+            self._refuse(name)
+            return None
+        data = _read_bytes(name, fd, self._prefix, self._sysfs)
+        if data is None or b"\x00" in data:
+            return _text(data, self._prefix, name, errors)
+        try:
+            return data.decode("utf-8", errors)
+        except UnicodeDecodeError:
+            raise ReadError(f"{self._prefix}{name}: not text") from None
 
     def read_int(self, name: str, *, signed: bool = False) -> int | None:
         """As `HostFS.read_int`, for the file `name` in this directory."""
-        return _int(self.read(name), self._prefix, name, signed)
+        text = self.read(name)
+        if text is not None and not signed:
+            value = text.strip()
+            # The plain case of `_int`'s pattern: ASCII digits only, at most 20.
+            if value.isascii() and value.isdigit() and len(value) <= 20:
+                return int(value)
+        return _int(text, self._prefix, name, signed)
 
     def exists(self, name: str) -> bool:
         """Whether `name` is there in this directory (one stat relative to it)."""
@@ -209,6 +244,17 @@ class Dir:
         except OSError:
             return False
         return True
+
+    def links(self, name: str) -> int | None:
+        """The link count of `name` in this directory (one stat relative to it; a
+        directory's is 2 + its subdirectories on sysfs), or ``None`` when it cannot be
+        had."""
+        if self._fd is None:
+            return None
+        try:
+            return os.stat(name, dir_fd=self._fd).st_nlink
+        except OSError:
+            return None
 
     def _refuse(self, name: str) -> None:
         """A file in a directory that could not be opened fails as opening it by its

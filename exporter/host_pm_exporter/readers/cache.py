@@ -52,7 +52,8 @@ def read_caches(
 
     Each CPU's own indexes count, so a CPU without some level (an asymmetric SoC)
     neither hides that level on the others nor borrows it: the first CPU of each kind
-    lists its cache directory, the others are checked by two stats and listed where
+    lists its cache directory, the others are checked by one stat (its subdirectory
+    count; two stats where the file system does not count them) and listed where
     they differ.  Each index is described (level, type) once per kind of CPU and set
     of indexes; one sharing list and one size are read per instance: a CPU that an
     instance already covers is not read again.  A sharing map without the CPU itself (ia64 writes all zeros) falls
@@ -75,6 +76,51 @@ def _indexes(fs: HostFS, cpu_dir: Dir, cpu: int) -> tuple[str, ...]:
     return tuple(sorted((n for n in names if _INDEX.fullmatch(n)), key=lambda n: int(n[5:])))
 
 
+def _shapes(
+    fs: HostFS, cpu_dir: Dir, cpus: list[int], kind_of: Callable[[int], Hashable]
+) -> dict[tuple[Hashable, tuple[str, ...]], list[int]]:
+    """The CPUs by kind and cache indexes."""
+    # Each CPU's indexes: listed for the first CPU of each kind; the others are taken
+    # to have the same unless a stat says otherwise (one more index, or one fewer:
+    # the kernel numbers a CPU's indexes from 0 without gaps), then listed themselves.
+    # Where the first CPU's cache directory counts its subdirectories in its link count
+    # (sysfs, ext4 and tmpfs write 2 + subdirectories; the listing had no other
+    # subdirectory), one stat of each other CPU's directory tells the same: an equal
+    # count is the same indexes, and a CPU whose count differs is listed unless one of
+    # its kind with that count was (listing is the dearer).  Elsewhere (btrfs writes 1)
+    # the two stats decide.
+    shapes: dict[tuple[Hashable, tuple[str, ...]], list[int]] = {}
+    first: dict[Hashable, tuple[tuple[str, ...], bool]] = {}
+    by_links: dict[tuple[Hashable, int], tuple[str, ...]] = {}
+    for cpu in cpus:
+        kind = kind_of(cpu)
+        known = first.get(kind)
+        if known is None:
+            indexes = _indexes(fs, cpu_dir, cpu)
+            links = cpu_dir.links(f"cpu{cpu}/cache")
+            counted = links == len(indexes) + 2
+            first[kind] = (indexes, counted)
+            if counted:
+                by_links[(kind, len(indexes) + 2)] = indexes
+        elif known[1]:
+            links = cpu_dir.links(f"cpu{cpu}/cache")
+            seen = by_links.get((kind, links or 0))
+            if seen is not None:
+                indexes = seen
+            else:
+                indexes = _indexes(fs, cpu_dir, cpu)
+                if links == len(indexes) + 2:
+                    by_links[(kind, links)] = indexes
+        else:
+            indexes = known[0]
+            if cpu_dir.exists(f"cpu{cpu}/cache/index{len(indexes)}") or (
+                indexes and not cpu_dir.exists(f"cpu{cpu}/cache/{indexes[-1]}")
+            ):
+                indexes = _indexes(fs, cpu_dir, cpu)
+        shapes.setdefault((kind, indexes), []).append(cpu)
+    return shapes
+
+
 def _read_caches(
     fs: HostFS,
     cpu_dir: Dir,
@@ -83,21 +129,7 @@ def _read_caches(
     elsewhere: Sequence[CacheSummary],
 ) -> list[CacheSummary]:
     online_set = frozenset(cpus)
-    # Each CPU's indexes: listed for the first CPU of each kind; the others are taken
-    # to have the same unless a stat says otherwise (one more index, or one fewer:
-    # the kernel numbers a CPU's indexes from 0 without gaps), then listed themselves.
-    shapes: dict[tuple[Hashable, tuple[str, ...]], list[int]] = {}
-    first: dict[Hashable, tuple[str, ...]] = {}
-    for cpu in cpus:
-        kind = kind_of(cpu)
-        indexes = first.get(kind)
-        if indexes is None:
-            indexes = first[kind] = _indexes(fs, cpu_dir, cpu)
-        elif cpu_dir.exists(f"cpu{cpu}/cache/index{len(indexes)}") or (
-            indexes and not cpu_dir.exists(f"cpu{cpu}/cache/{indexes[-1]}")
-        ):
-            indexes = _indexes(fs, cpu_dir, cpu)
-        shapes.setdefault((kind, indexes), []).append(cpu)
+    shapes = _shapes(fs, cpu_dir, cpus, kind_of)
     # (level, type, sharing CPUs) -> size: a cache shared by CPUs of two kinds (an L3
     # over P- and E-cores) is one instance.
     instances: dict[tuple[int, str, frozenset[int]], int | None] = {}

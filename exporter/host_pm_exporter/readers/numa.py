@@ -67,10 +67,9 @@ def read_numa(fs: HostFS, online_cpus: frozenset[int] | None = None) -> list[Num
         ids = sorted(int(e[4:]) for e in entries if e.startswith("node") and e[4:].isascii() and e[4:].isdigit())
     nodes = []
     for node in ids:
-        path = f"{base}/node{node}"
-        if not fs.exists(path):
-            continue  # listed online, but no directory: nothing to report
-        with fs.directory(path) as files:
+        with fs.directory(f"{base}/node{node}") as files:
+            if files.absent:
+                continue  # listed online, but no directory: nothing to report
             nodes.append(_node(fs, files, node, ids, online_cpus))
     return nodes
 
