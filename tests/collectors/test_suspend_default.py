@@ -103,6 +103,28 @@ def test_absent_pm_utils_is_its_own_state_not_a_failure(tmp_path: Path) -> None:
     assert got['host_pm_probe_success{probe="kernel"}'] == 1
 
 
+def test_an_absent_tool_is_said_as_such_in_words_and_in_the_log(tmp_path: Path) -> None:
+    """--explain and the log say the tool is not installed, not that the probe failed;
+    a present tool that fails is still a failure in both."""
+    import subprocess
+    import sys
+
+    def run(tool: Path) -> subprocess.CompletedProcess[str]:
+        args = [*fixture_args("server-s3"), "--pm.probes=kernel,pm-utils", f"--pm.pm-is-supported={tool}"]
+        return subprocess.run(
+            [sys.executable, "-m", "host_pm_exporter", *args, "--explain"], capture_output=True, text=True, check=False
+        )
+
+    absent = run(tmp_path / "none")
+    assert "probe pm-utils: its tool is not installed" in absent.stdout
+    assert "could not answer" not in absent.stdout
+    assert "probe tool absent" in absent.stderr
+    assert "probe failed" not in absent.stderr
+    failing = run(fake_pm_is_supported(tmp_path, "exit 2"))
+    assert "probe pm-utils could not answer" in failing.stdout
+    assert "probe failed" in failing.stderr
+
+
 def test_a_present_pm_utils_that_fails_is_a_failure(tmp_path: Path) -> None:
     broken = fake_pm_is_supported(tmp_path, "exit 2")
     got = samples(scrape("server-s3", "--pm.probes=kernel,pm-utils", f"--pm.pm-is-supported={broken}"))

@@ -41,3 +41,12 @@ class ProbeResult:
 
 
 failures = Failures(log, "probe failed", "probe")
+_absent = Failures(log, "probe tool absent (not a failure)", "probe")
+
+
+def log_outcome(result: ProbeResult) -> None:
+    """A probe that could not answer: a tool that is not installed is said once as
+    such, any other failure as a failure (each once per reason, then at debug level)."""
+    if result.error is None:
+        return
+    (_absent if result.absent else failures).log(result.probe, result.error)

@@ -19,7 +19,7 @@ from jeepney.io.blocking import DBusConnection, DBusConnectionBase, Proxy, prep_
 from jeepney.io.common import MessageFilters
 from jeepney.wrappers import DBusErrorResponse
 
-from host_pm_exporter.probes import ProbeResult, failures
+from host_pm_exporter.probes import ProbeResult, log_outcome
 
 METHODS = {
     "suspend": "CanSuspend",
@@ -44,8 +44,7 @@ def run(timeout: float, address: str | None = None) -> ProbeResult:
     except Exception as err:
         result.error = f"{type(err).__name__}: {err}"
     result.duration = time.monotonic() - start
-    if result.error is not None:
-        failures.log("logind", result.error)
+    log_outcome(result)
     return result
 
 

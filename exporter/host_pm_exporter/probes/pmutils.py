@@ -67,7 +67,7 @@ import threading
 import time
 from typing import Literal
 
-from host_pm_exporter.probes import ProbeResult, failures
+from host_pm_exporter.probes import ProbeResult, log_outcome
 
 DEFAULT_PATH = "/usr/bin/pm-is-supported"
 OPERATIONS = {
@@ -171,8 +171,7 @@ def run(path: str, timeout: float, way: Way = "auto") -> ProbeResult:
     result.error = _run(path, timeout, way, start, result)
     result.absent = result.error is not None and os.path.isabs(path) and not os.path.lexists(path)
     result.duration = time.monotonic() - start
-    if result.error is not None:
-        failures.log("pm-utils", result.error)
+    log_outcome(result)
     return result
 
 

@@ -22,10 +22,12 @@ def _verdict(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     return f'<span class="yes">{yes}</span>' if value else f'<span class="no">{no}</span>'
 
 
-def _health(errors: dict[str, str | None], ok: str, failed: str) -> str:
-    """A list item per collector or probe: its verdict, and its error where it has one."""
+def _health(errors: dict[str, str | None], ok: str, failed: str, absent: frozenset[str] = frozenset()) -> str:
+    """A list item per collector or probe: its verdict, and its error where it has one;
+    a probe whose tool is not installed says so, in no failure's colour."""
     return "".join(
-        f"<li><code>{escape(name)}</code> {_verdict(error is None, ok, failed)}"
+        f"<li><code>{escape(name)}</code> "
+        + ('<span class="maybe">not installed</span>' if name in absent else _verdict(error is None, ok, failed))
         + (f" <small>{escape(error)}</small>" if error else "")
         + "</li>"
         for name, error in errors.items()
@@ -45,7 +47,7 @@ def status_page(report: Report, telemetry_path: str, collectors: Sequence[str], 
         )
     facts = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in report.facts.items())
     health = _health(report.collectors, "ok", "failed")
-    probe_health = _health(report.probes, "answered", "no answer")
+    probe_health = _health(report.probes, "answered", "no answer", report.absent)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

@@ -41,6 +41,7 @@ class Report:
     collectors: dict[str, str | None]  # name -> error, None when it succeeded
     probes: dict[str, str | None]  # name -> error
     facts: dict[str, str]  # a few lines of CPU, topology and wake facts
+    absent: frozenset[str] = frozenset()  # probes whose tool is not installed: not failures
 
     @property
     def healthy(self) -> bool:
@@ -145,6 +146,7 @@ def build_report(snap: HostSnapshot) -> Report:
         {name: section.error for name, section in snap.sections.items()},
         {p.probe: p.error for p in snap.probes},
         facts,
+        frozenset(p.probe for p in snap.probes if p.absent),
     )
 
 
@@ -217,6 +219,8 @@ def explain(report: Report, colour: bool = False) -> str:
         if error is not None:
             lines.append(paint(f"collector {name} failed: {error}", "31"))
     for name, error in report.probes.items():
-        if error is not None:
+        if name in report.absent:
+            lines.append(f"probe {name}: its tool is not installed, so it is not asked ({error})")
+        elif error is not None:
             lines.append(f"probe {name} could not answer: {error}")
     return "\n".join(lines) + "\n"
