@@ -187,7 +187,9 @@ def _facts(snap: HostSnapshot) -> dict[str, str]:
     evidence = HWSLEEP.of(snap)
     if evidence is not None:
         facts["Sleep evidence"] = hw_sleep_summary(evidence)
-        if evidence.acpi_wakeup is not None:
+        power_facts = POWER.of(snap)
+        s3 = power_facts is not None and supported_states(power_facts)["S3"]
+        if evidence.acpi_wakeup is not None and s3:  # the table's states are ACPI S-states: s2idle wakes otherwise
             facts["ACPI wake"] = wakeup_summary(evidence.acpi_wakeup, "S3")
     return facts
 
