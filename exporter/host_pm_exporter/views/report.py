@@ -136,7 +136,7 @@ def build_report(snap: HostSnapshot) -> Report:
             answer = probe.answers.get(OPERATION_OF[state])
             row.probes[probe.probe] = "unknown" if answer is None else "yes" if answer else "no"
         rows.append(row)
-    facts = _facts(snap)
+    facts = _facts(snap, bool(supported["S3"]))
     if power_facts is not None:
         entered = suspend_default(power_facts)
         if entered is not None:
@@ -165,7 +165,7 @@ def suspend_default(facts: PowerFacts) -> str | None:
     return words
 
 
-def _facts(snap: HostSnapshot) -> dict[str, str]:
+def _facts(snap: HostSnapshot, s3_supported: bool) -> dict[str, str]:
     facts: dict[str, str] = {}
     cpu_facts = CPU.of(snap)
     if cpu_facts is not None:
@@ -187,9 +187,7 @@ def _facts(snap: HostSnapshot) -> dict[str, str]:
     evidence = HWSLEEP.of(snap)
     if evidence is not None:
         facts["Sleep evidence"] = hw_sleep_summary(evidence)
-        power_facts = POWER.of(snap)
-        s3 = power_facts is not None and supported_states(power_facts)["S3"]
-        if evidence.acpi_wakeup is not None and s3:  # the table's states are ACPI S-states: s2idle wakes otherwise
+        if evidence.acpi_wakeup is not None and s3_supported:  # ACPI S-states: s2idle wakes otherwise
             facts["ACPI wake"] = wakeup_summary(evidence.acpi_wakeup, "S3")
     return facts
 
