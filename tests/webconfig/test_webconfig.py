@@ -39,6 +39,7 @@ from host_pm_exporter.webconfig import (
     WebConfigSource,
     load_web_config,
 )
+from tests.conftest import need
 
 OPENSSL_CNF = """\
 [req]
@@ -118,8 +119,7 @@ def _make_leaf(out: Path, cnf: Path, ca: Pair, name: str, serial: int, ext: str)
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is needed to make test certificates")
+    need(shutil.which("openssl") is not None, "the openssl CLI is needed to make test certificates (package openssl)")
     out = tmp_path_factory.mktemp("pki")
     cnf = out / "openssl.cnf"
     cnf.write_text(OPENSSL_CNF)
