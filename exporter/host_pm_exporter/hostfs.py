@@ -15,10 +15,12 @@ real `/proc` and `/sys`.  The contract readers rely on:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import stat
+import weakref
 
 # Missing files and missing parents both mean "absent".
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
@@ -31,7 +33,7 @@ _FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 MAX_FILE = 32 << 20  # room for /proc/cpuinfo of 8,192 CPUs
 MAX_SYSFS_FILE = 64 << 10  # a sysfs attribute is one page; the cpulists of 8,192 CPUs fit
-_open, _read, _close, _fstat = os.open, os.read, os.close, os.fstat
+_open, _read, _pread, _close, _fstat = os.open, os.read, os.pread, os.close, os.fstat
 _S_ISREG = stat.S_ISREG
 _CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16K buffers cost more.)
 _UNSIGNED = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() also takes "²"
@@ -49,13 +51,21 @@ class ReadError(Exception):
 class HostFS:
     """Reads files of one host, rooted at the configured procfs, sysfs and rootfs."""
 
-    def __init__(self, procfs: str = "/proc", sysfs: str = "/sys", rootfs: str = "/") -> None:
+    def __init__(self, procfs: str = "/proc", sysfs: str = "/sys", rootfs: str = "/", keep: int = 0) -> None:
         self.procfs = procfs.rstrip("/") or "/"
         self.sysfs = sysfs.rstrip("/") or "/"
         self.rootfs = rootfs.rstrip("/") or "/"
         self._sysfs_prefix = self.sysfs.rstrip("/") + "/"
         self._procfs_prefix = self.procfs.rstrip("/") + "/"
         self._rootfs_prefix = self.rootfs.rstrip("/") + "/"
+        # With `keep`, up to that many kernel attribute files stay open between readings
+        # and are read again in place (`KeptFiles`); 0 opens every file on every read.
+        self.kept = KeptFiles(keep, self._sysfs_prefix, self._procfs_prefix) if keep > 0 else None
+
+    def close(self) -> None:
+        """Close the files kept open (they are also closed when this is collected)."""
+        if self.kept is not None:
+            self.kept.close()
 
     # The parts are relative names (ours, or entries of a directory listing): joined
     # with "/" under the root, as os.path.join would, at a third of its cost (a scrape
@@ -80,7 +90,11 @@ class HostFS:
         dropped; any other NUL byte raises `ReadError`: sysfs and procfs write text;
         so do bytes that are not UTF-8, unless `errors` is "replace" (for /proc/cpuinfo,
         where one odd byte in a model name must not cost the whole collector)."""
-        data = _read_bytes(path, None, "", path.startswith(self._sysfs_prefix))
+        sysfs = path.startswith(self._sysfs_prefix)
+        kept = self.kept
+        data = None if kept is None else kept.read(path, sysfs)
+        if data is None:
+            data = _read_bytes(path, None, "", sysfs, kept)
         if data is None or b"\x00" in data:
             return _text(data, "", path, errors)
         try:
@@ -91,7 +105,10 @@ class HostFS:
     def read_bytes(self, path: str) -> bytes | None:
         """The bytes of `path` (the device tree's properties are binary), or ``None``
         when it does not exist."""
-        return _read_bytes(path, None, "", path.startswith(self._sysfs_prefix))
+        sysfs = path.startswith(self._sysfs_prefix)
+        kept = self.kept
+        data = None if kept is None else kept.read(path, sysfs)
+        return _read_bytes(path, None, "", sysfs, kept) if data is None else data
 
     def read_int(self, path: str, *, signed: bool = False) -> int | None:
         """The one decimal integer in `path` (a sysfs attribute such as ``1800000\\n``),
@@ -121,7 +138,7 @@ class HostFS:
     def directory(self, path: str) -> Dir:
         """`path` opened for reading files in it by their names; use it in a ``with``
         block, which closes it."""
-        return Dir(path, path.startswith(self._sysfs_prefix) or path == self.sysfs)
+        return Dir(path, path.startswith(self._sysfs_prefix) or path == self.sysfs, self.kept)
 
     @staticmethod
     def exists(path: str) -> bool:
@@ -155,31 +172,39 @@ class HostFS:
 
 
 class Dir:
-    """A directory under the roots, opened once (``O_PATH``): the files in it are opened
-    by name relative to it (``os.open(name, dir_fd=...)``), so the kernel walks the
-    directory's path once, not once per file.  Names may have several components
-    (``cpu3/topology/core_cpus_list``).
+    """A directory under the roots: the files in it are opened by name relative to it
+    (``os.open(name, dir_fd=...)``, the directory opened ``O_PATH`` on the first file
+    that needs opening), so the kernel walks the directory's path once, not once per
+    file.  Names may have several components (``cpu3/topology/core_cpus_list``).
 
-    A directory that does not exist (or is not one) makes every file in it absent
-    without a system call.  One that cannot be opened otherwise (permission, a symlink
-    loop) fails each read in it, naming the file, as opening the file by its whole path
-    would have.  The same rules as `HostFS` apply to every file: regular files only,
-    opened non-blocking, the size caps, errors naming the file.
+    A directory that does not exist (or is not one) makes every file in it absent.  One
+    that cannot be opened otherwise (permission, a symlink loop) fails each read in it,
+    naming the file, as opening the file by its whole path would have.  The same rules
+    as `HostFS` apply to every file: regular files only, opened non-blocking, the size
+    caps, errors naming the file, the files kept open (`KeptFiles`) read in place.
     """
 
-    __slots__ = ("_error", "_fd", "_prefix", "_sysfs", "path")
+    __slots__ = ("_error", "_fd", "_kept", "_opened", "_prefix", "_sysfs", "path")
 
-    def __init__(self, path: str, sysfs: bool) -> None:
+    def __init__(self, path: str, sysfs: bool, kept: KeptFiles | None = None) -> None:
         self.path = path
         self._prefix = path.rstrip("/") + "/"
         self._sysfs = sysfs
+        self._kept = kept
         self._fd: int | None = None
         self._error: OSError | None = None
-        try:
-            self._fd = _open(path, _DIR_FLAGS)
-        except OSError as err:
-            if err.errno not in _ABSENT:
-                self._error = err
+        self._opened = False
+
+    def _open(self) -> int | None:
+        """The directory's descriptor, opened on first need; None when it cannot be."""
+        if not self._opened:
+            self._opened = True
+            try:
+                self._fd = _open(self.path, _DIR_FLAGS)
+            except OSError as err:
+                if err.errno not in _ABSENT:
+                    self._error = err
+        return self._fd
 
     def __enter__(self) -> Dir:
         return self
@@ -194,9 +219,8 @@ class Dir:
 
     @property
     def absent(self) -> bool:
-        """Whether the directory is not there (or is not a directory): what its opening
-        said, no system call more."""
-        return self._fd is None and self._error is None
+        """Whether the directory is not there (or is not a directory)."""
+        return self._open() is None and self._error is None
 
     def where(self, name: str) -> str:
         """The whole path of `name`, as errors name it."""
@@ -204,20 +228,27 @@ class Dir:
 
     def read_bytes(self, name: str) -> bytes | None:
         """As `HostFS.read_bytes`, for the file `name` in this directory."""
-        if self._fd is None:
+        kept = self._kept
+        if kept is not None and (data := kept.read(self._prefix + name, self._sysfs)) is not None:
+            return data
+        fd = self._fd if self._opened else self._open()
+        if fd is None:
             self._refuse(name)
             return None
-        return _read_bytes(name, self._fd, self._prefix, self._sysfs)
+        return _read_bytes(name, fd, self._prefix, self._sysfs, kept)
 
     def read(self, name: str, errors: str = "strict") -> str | None:
         """As `HostFS.read`, for the file `name` in this directory."""
         # The hot path of a big host's scrape (a 1,024-CPU host reads ~8,000 files
         # here): one call down to the system calls, the plain case decoded in line.
-        fd = self._fd
-        if fd is None:
-            self._refuse(name)
-            return None
-        data = _read_bytes(name, fd, self._prefix, self._sysfs)
+        kept = self._kept
+        data = None if kept is None else kept.read(self._prefix + name, self._sysfs)
+        if data is None:
+            fd = self._fd if self._opened else self._open()
+            if fd is None:
+                self._refuse(name)
+                return None
+            data = _read_bytes(name, fd, self._prefix, self._sysfs, kept)
         if data is None or b"\x00" in data:
             return _text(data, self._prefix, name, errors)
         try:
@@ -237,10 +268,11 @@ class Dir:
 
     def exists(self, name: str) -> bool:
         """Whether `name` is there in this directory (one stat relative to it)."""
-        if self._fd is None:
+        fd = self._open()
+        if fd is None:
             return False
         try:
-            os.stat(name, dir_fd=self._fd)
+            os.stat(name, dir_fd=fd)
         except OSError:
             return False
         return True
@@ -249,10 +281,11 @@ class Dir:
         """The link count of `name` in this directory (one stat relative to it; a
         directory's is 2 + its subdirectories on sysfs), or ``None`` when it cannot be
         had."""
-        if self._fd is None:
+        fd = self._open()
+        if fd is None:
             return None
         try:
-            return os.stat(name, dir_fd=self._fd).st_nlink
+            return os.stat(name, dir_fd=fd).st_nlink
         except OSError:
             return None
 
@@ -264,9 +297,144 @@ class Dir:
             raise ReadError(f"{self._prefix}{name}: {err.strerror or err}", err.errno)
 
 
-def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool) -> bytes | None:
+# The kernel file systems whose attribute files are made afresh by every read at
+# offset 0 (sysfs's show methods, procfs's seq_file and sysctl handlers).
+_KERNEL_FS = (b"sysfs", b"proc")
+# Trees of sysfs (relative to its root) whose node names the kernel never changes and
+# whose links never point elsewhere while their target lives: a file kept open there is
+# the file its path names for as long as it reads (a removed node reads ENODEV).  Not
+# class/, bus/ or the rest of devices/: a network device is renamed in place, and its
+# old descriptor would read the device that now has another name.
+_FIXED_SYSFS = ("power/", "devices/system/", "firmware/", "module/", "hypervisor/", "kernel/")
+# procfs directories whose files belong to a process or a network namespace: not kept.
+_MOVING_PROC = frozenset({"self", "thread-self", "net"})
+
+
+class KeptFiles:
+    """Kernel attribute files kept open between readings, up to `cap`, each read again
+    in place with ``pread(fd, n, 0)``: the kernel makes the content afresh on every read
+    from offset 0, so every reading still reads the host; what is saved is the open,
+    fstat and close (three system calls of four per file, and the path walk).
+
+    A file is kept only when it is a regular file on a sysfs or procfs mount (by its
+    device number in /proc/self/mountinfo: never a fixture tree's or a --path.rootfs
+    file, which may be replaced by a rename) and under a tree whose names cannot move
+    (`_FIXED_SYSFS`, procfs outside the per-process and per-namespace directories).
+    A kept file whose read fails (ENODEV: its node was removed) is closed and opened
+    again by its path, which then finds it absent or its new node.  A file being read
+    is taken out of the table, so two readings never share an offset; the other one
+    opens its own.  Each kept descriptor holds about 4 KiB of kernel memory (its
+    seq_file buffer)."""
+
+    __slots__ = ("__weakref__", "_devices", "_fds", "_fixed", "_proc", "_sys", "cap")
+
+    def __init__(self, cap: int, sysfs_prefix: str, procfs_prefix: str, fixed: tuple[str, ...] = _FIXED_SYSFS) -> None:
+        self.cap = cap
+        self._fixed = fixed  # the sysfs trees files are kept under (the tests show what any other risks)
+        self._sys = sysfs_prefix
+        self._proc = procfs_prefix
+        self._fds: dict[str, int] = {}
+        self._devices: dict[int, bool] = {}  # device number -> a sysfs or procfs mount?
+        weakref.finalize(self, _close_all, self._fds)
+
+    def __len__(self) -> int:
+        return len(self._fds)
+
+    def read(self, path: str, sysfs: bool) -> bytes | None:
+        """The bytes of the kept file `path`, or ``None`` when it is not kept (or its
+        descriptor no longer reads: it is then closed, for the caller to open `path`)."""
+        fd = self._fds.pop(path, None)
+        if fd is None:
+            return None
+        try:
+            data = _pread_all(fd, sysfs, "", path)
+        except (OSError, ReadError):
+            _close(fd)
+            return None
+        self.give(path, fd)
+        return data
+
+    def give(self, path: str, fd: int) -> None:
+        """Keep `fd`, open on `path`, if there is room (and no other is kept for it)."""
+        fds = self._fds
+        if len(fds) >= self.cap or fds.setdefault(path, fd) != fd:
+            _close(fd)
+
+    def keeps(self, path: str, device: int) -> bool:
+        """Whether the regular file `path`, on `device`, may be kept open."""
+        if len(self._fds) >= self.cap:
+            return False
+        if path.startswith(self._sys):
+            if not path.startswith(self._fixed, len(self._sys)):
+                return False
+        elif path.startswith(self._proc):
+            first = path[len(self._proc) :].partition("/")[0]
+            if first in _MOVING_PROC or first.isdigit():
+                return False
+        else:
+            return False
+        kernel = self._devices.get(device)
+        if kernel is None:
+            self._devices.update(_kernel_devices())
+            kernel = self._devices.setdefault(device, False)
+        return kernel
+
+    def kept(self, path: str) -> int | None:
+        """The descriptor kept for `path`, if any."""
+        return self._fds.get(path)
+
+    def close(self) -> None:
+        _close_all(self._fds)
+
+
+def _kernel_devices() -> dict[int, bool]:
+    """Each mount's device number -> whether it is sysfs or procfs, from this process's
+    /proc/self/mountinfo (empty when it cannot be read: then nothing is kept)."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as mounts:
+            lines = mounts.read().splitlines()
+    except OSError:
+        return {}
+    devices: dict[int, bool] = {}
+    for line in lines:
+        fields = line.split(b" ")
+        try:  # field 3 is major:minor; the file system type follows the " - " separator
+            major, minor = fields[2].split(b":")
+            fstype = fields[fields.index(b"-", 6) + 1]
+            device = os.makedev(int(major), int(minor))
+        except (ValueError, IndexError):
+            continue
+        devices[device] = devices.get(device, False) or fstype in _KERNEL_FS
+    return devices
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    while fds:
+        with contextlib.suppress(KeyError, OSError):  # KeyError: emptied meanwhile
+            _close(fds.popitem()[1])
+
+
+def _pread_all(fd: int, sysfs: bool, prefix: str, path: str) -> bytes:
+    """The whole content of the open file `fd`, read from offset 0 (`_read_bytes`'s
+    rules: a short sysfs read is the end; other files to end of file, within the cap)."""
+    data = _pread(fd, _CHUNK, 0)
+    if len(data) == _CHUNK or (data and not sysfs):
+        chunks = [data]
+        size = len(data)
+        cap = MAX_SYSFS_FILE if sysfs else MAX_FILE
+        while chunk := _pread(fd, 1 << 16, size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                raise ReadError(f"{prefix}{path}: larger than {cap >> 10} KiB: not a kernel file")
+        data = b"".join(chunks)
+    return data
+
+
+def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool, kept: KeptFiles | None = None) -> bytes | None:
     """The bytes of `path` (relative to `dir_fd` when given; `prefix` then completes
-    the name in errors), ``None`` when absent.
+    the name in errors), ``None`` when absent; with `kept`, a file that may stay open
+    is read in place and kept.
 
     Uses `os.open`/`os.read` (half the cost of `open().read()` on sysfs's small
     files; this is the hot path of a big host's scrape).  A sysfs attribute comes
@@ -281,8 +449,14 @@ def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool) -> byte
             return None
         raise ReadError(f"{prefix}{path}: {err.strerror or err}", err.errno) from None
     try:
-        if not _S_ISREG(_fstat(fd).st_mode):  # a FIFO, a device, a directory
+        status = _fstat(fd)
+        if not _S_ISREG(status.st_mode):  # a FIFO, a device, a directory
             raise ReadError(f"{prefix}{path}: not a regular file")
+        if kept is not None and kept.keeps(prefix + path, status.st_dev):
+            data = _pread_all(fd, sysfs, prefix, path)
+            kept.give(prefix + path, fd)
+            fd = -1
+            return data
         data = _read(fd, _CHUNK)
         if len(data) == _CHUNK or (data and not sysfs):
             chunks = [data]
@@ -297,7 +471,8 @@ def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool) -> byte
     except OSError as err:
         raise ReadError(f"{prefix}{path}: {err.strerror or err}", err.errno) from None
     finally:
-        _close(fd)
+        if fd >= 0:
+            _close(fd)
     return data
 
 

@@ -157,6 +157,7 @@ class Reading:
         self.deadline = max(deadline for _, deadline in self.parts)
         self._snapshot: HostSnapshot | None = None
         self._lock = threading.Lock()
+        self.shared = 0  # scrapes that joined this reading after it started
 
     def done(self) -> bool:
         return all(future.done() for future, _ in self.parts)
@@ -257,6 +258,7 @@ class SharedReadings:
             pending = self._running.get(key)
             if pending is not None and not pending.done() and time.monotonic() < pending.deadline:
                 self.shared += 1
+                pending.shared += 1
                 log.debug("sharing a reading in flight", extra={"collectors": len(collectors)})
                 return pending
             config = replace(self.config, collectors=tuple(collectors), probes=probes)

@@ -319,3 +319,69 @@ def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> No
         loop.call_soon_threadsafe(stop.set)
         thread.join(15)
         loop.close()
+
+
+def test_a_hung_read_holds_the_loop_once_and_briefly(tmp_path: Path) -> None:
+    """A scrape's reading of files is waited for on the loop's thread for a moment
+    (`IN_PLACE`), then on the loop: while a read hangs, the server answers others at
+    once, the hung scrape answers at its deadline, and the next scrape skips the stuck
+    collector."""
+    import asyncio
+
+    from host_pm_exporter.collectors.base import Collector
+    from host_pm_exporter.hostfs import HostFS
+    from host_pm_exporter.reading import SharedReadings, SnapshotConfig, Watchdog
+    from host_pm_exporter.views.exposition import Exposition
+    from host_pm_exporter.web import IN_PLACE, Routes, Server, listen
+
+    release = threading.Event()
+    hung = Collector("hung", "reads a hung mount", gather=lambda s: release.wait(30), families=lambda _: [],
+                     metrics=())  # fmt: skip
+    fs = HostFS(str(tmp_path), str(tmp_path), str(tmp_path))
+    readings = SharedReadings(SnapshotConfig(fs=fs, collectors=(hung,), probes=(), timeout=1.0), Watchdog())
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = Server(sock, Routes(Exposition(readings, (hung,), ()), "/metrics"))
+    loop = asyncio.new_event_loop()
+    stop: list[asyncio.Event] = []
+
+    async def serve() -> None:
+        stop.append(asyncio.Event())  # made in the loop (Python 3.9 binds it to one)
+        await server.serve(stop[0])
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    replies: list[tuple[float, bytes]] = []
+
+    def scrape() -> None:
+        start = time.monotonic()
+        reply = raw_request(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        replies.append((time.monotonic() - start, reply))
+
+    try:
+        assert b"HTTP/1.1 200" in raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        first = threading.Thread(target=scrape)
+        first.start()
+        time.sleep(0.1)
+        took = []
+        for _ in range(10):  # the hung scrape is still reading: the loop answers others meanwhile
+            start = time.monotonic()
+            reply = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            took.append(time.monotonic() - start)
+            assert b"HTTP/1.1 200" in reply
+        assert first.is_alive(), "the hung scrape waits for its deadline"
+        assert max(took) < 0.5, took
+        first.join(10)
+        ((elapsed, reply),) = replies
+        assert 0.9 < elapsed < 3, elapsed
+        assert b'host_exporter_collector_success{collector="hung"} 0.0' in reply
+        scrape()  # the next one skips the stuck collector and answers at once
+        elapsed, reply = replies[1]
+        assert elapsed < 1.0, elapsed
+        assert b'host_exporter_collector_success{collector="hung"} 0.0' in reply
+        assert IN_PLACE <= 0.05, "the loop is held for a moment at most"
+    finally:
+        release.set()
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(15)
+        loop.close()
