@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import resource
+import weakref
 from dataclasses import dataclass
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -32,13 +33,42 @@ def parse_self_stat(text: bytes) -> tuple[int, int, int, int, int]:
     return int(fields[11]), int(fields[12]), int(fields[19]), int(fields[20]), int(fields[21])
 
 
+class SelfReader:
+    """This process's CPU time, memory and open files, read afresh on each call:
+    /proc/self/stat through a descriptor opened once (the process is always this one)
+    and read again in place, the open files from /proc/self/fd's size (Linux 6.2 and
+    later give the count there), else by listing it."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+        self._finalizer = weakref.finalize(self, _close, self._fd)
+
+    def read(self) -> ProcessStat | None:
+        """``None`` when /proc/self cannot be read or parsed."""
+        try:
+            if self._fd is None:
+                return read_self()
+            utime, stime, start, vsize, rss = parse_self_stat(os.pread(self._fd, 1024, 0))
+            open_fds = os.stat("/proc/self/fd").st_size or len(os.listdir("/proc/self/fd"))
+        except (OSError, IndexError, ValueError):
+            return None
+        return ProcessStat((utime + stime) / TICKS, start, vsize, rss * PAGE, open_fds)
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
 def read_self() -> ProcessStat | None:
-    """This process's CPU time, memory and open files; ``None`` when /proc/self cannot
-    be read or parsed."""
+    """As `SelfReader.read`, opening /proc/self/stat."""
     try:
         with open("/proc/self/stat", "rb") as stat:
             utime, stime, start, vsize, rss = parse_self_stat(stat.read())
-        open_fds = len(os.listdir("/proc/self/fd"))
+        open_fds = os.stat("/proc/self/fd").st_size or len(os.listdir("/proc/self/fd"))
     except (OSError, IndexError, ValueError):
         return None
     return ProcessStat((utime + stime) / TICKS, start, vsize, rss * PAGE, open_fds)

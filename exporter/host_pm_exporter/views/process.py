@@ -6,7 +6,7 @@ from __future__ import annotations
 import resource
 
 from host_pm_exporter.families import Counter, Family, Gauge
-from host_pm_exporter.readers.process import TICKS, read_boot_time, read_self
+from host_pm_exporter.readers.process import TICKS, SelfReader, read_boot_time
 
 
 class ProcessMetrics:
@@ -15,9 +15,10 @@ class ProcessMetrics:
 
     def __init__(self) -> None:
         self._boot = read_boot_time()
+        self._self = SelfReader()
 
     def collect(self) -> list[Family]:
-        stat = read_self()
+        stat = self._self.read()
         if stat is None:
             return []
         max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
