@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.samples import Sample
 
+_INF = math.inf
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # no ":" (recording rules'): OpenMetrics would rewrite it
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -79,13 +80,21 @@ class Family:
     def lines(self, out: list[str]) -> None:
         """Append this family's sample lines (both formats write samples alike)."""
         name = self.sample_name
+        rows = self.rows
+        if not self.labels:
+            for _, value in rows:
+                out.append(f"{name} {repr(value) if -_INF < value < 1e6 else go_float(value)}\n")
+            return
         keys, order = self._keys, self._order
-        for values, value in self.rows:
-            if values:
-                labels = ",".join([keys[j] + _escape(values[i]) + '"' for j, i in enumerate(order)])
-                out.append(f"{name}{{{labels}}} {go_float(value)}\n")
-            else:
-                out.append(f"{name} {go_float(value)}\n")
+        if len(order) == 1:  # most families: one label
+            start = name + "{" + keys[0]
+            for (raw,), value in rows:
+                label = _escape(raw) if "\\" in raw or "\n" in raw or '"' in raw else raw
+                out.append(f'{start}{label}"}} {repr(value) if -_INF < value < 1e6 else go_float(value)}\n')
+            return
+        for values, value in rows:
+            labels = ",".join([keys[j] + _escape(values[i]) + '"' for j, i in enumerate(order)])
+            out.append(f"{name}{{{labels}}} {repr(value) if -_INF < value < 1e6 else go_float(value)}\n")
 
 
 class Gauge(Family):
@@ -182,19 +191,31 @@ def encode(
         if from_client or not isinstance(family, Family):
             out.append(_client_encode(family, openmetrics, escaping, version))
             continue
-        if openmetrics:
-            name = family.name
-            help_text = _escape(family.documentation)
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {family.type}\n")
-        else:
-            name = family.sample_name
-            help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-            kind = "counter" if family.type == "counter" else "gauge"  # an info family is a gauge here
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+        key = (family.name, family.documentation, family.type, openmetrics)
+        header = _HEADERS.get(key)
+        if header is None:
+            header = _header(family, openmetrics)
+            if len(_HEADERS) > 4096:  # our families' names and help are our code's: this never fills
+                _HEADERS.clear()
+            _HEADERS[key] = header
+        out.append(header)
         family.lines(out)
     if openmetrics:
         out.append("# EOF\n")
     return "".join(out).encode()
+
+
+_HEADERS: dict[tuple[str, str, str, bool], str] = {}  # a family's HELP and TYPE lines, written once
+
+
+def _header(family: Family, openmetrics: bool) -> str:
+    if openmetrics:
+        name = family.name
+        return f"# HELP {name} {_escape(family.documentation)}\n# TYPE {name} {family.type}\n"
+    name = family.sample_name
+    help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    kind = "counter" if family.type == "counter" else "gauge"  # an info family is a gauge here
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
 
 
 def _client_encode(family: AnyFamily, openmetrics: bool, escaping: str, version: str) -> str:
