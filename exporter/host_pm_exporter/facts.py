@@ -27,7 +27,7 @@ from host_pm_exporter.readers.cpus import (
     read_cpu_ids,
     read_hugepage_sizes,
 )
-from host_pm_exporter.readers.giveup import tallying
+from host_pm_exporter.readers.giveup import tally
 from host_pm_exporter.readers.power import (
     ModeList,
     PowerFacts,
@@ -303,9 +303,9 @@ def gather(name: str, facts: ScrapeFacts, reader: Callable[[ScrapeFacts], T]) ->
     """Run one reader; a read or parse failure becomes the section's error."""
     start = time.perf_counter()
     given_up: dict[str, int] = {}
+    token = tally.set(given_up)  # the facts given up inside, by reason (readers.giveup)
     try:
-        with tallying() as given_up:
-            data: T | None = reader(facts)
+        data: T | None = reader(facts)
         error = None
     except BAD_INPUT as err:
         data, error = None, str(err)
@@ -313,4 +313,6 @@ def gather(name: str, facts: ScrapeFacts, reader: Callable[[ScrapeFacts], T]) ->
     except Exception as err:  # a reader bug must not break the scrape
         log.exception("collector failed", extra={"collector": name})
         data, error = None, f"{type(err).__name__}: {err}"
+    finally:
+        tally.reset(token)
     return Section(data, error, time.perf_counter() - start, given_up)

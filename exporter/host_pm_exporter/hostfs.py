@@ -343,15 +343,19 @@ class KeptFiles:
     def read(self, path: str, sysfs: bool) -> bytes | None:
         """The bytes of the kept file `path`, or ``None`` when it is not kept (or its
         descriptor no longer reads: it is then closed, for the caller to open `path`)."""
-        fd = self._fds.pop(path, None)
+        fds = self._fds
+        fd = fds.pop(path, None)
         if fd is None:
             return None
-        try:
-            data = _pread_all(fd, sysfs, "", path)
+        try:  # the hot path of a scrape: a sysfs attribute in one read, in line
+            data = _pread(fd, _CHUNK, 0)
+            if len(data) == _CHUNK or (data and not sysfs):
+                data = _pread_rest(fd, data, sysfs, "", path)
         except (OSError, ReadError):
             _close(fd)
             return None
-        self.give(path, fd)
+        if fds.setdefault(path, fd) != fd:  # another reader kept one meanwhile
+            _close(fd)
         return data
 
     def give(self, path: str, fd: int) -> None:
@@ -419,16 +423,21 @@ def _pread_all(fd: int, sysfs: bool, prefix: str, path: str) -> bytes:
     rules: a short sysfs read is the end; other files to end of file, within the cap)."""
     data = _pread(fd, _CHUNK, 0)
     if len(data) == _CHUNK or (data and not sysfs):
-        chunks = [data]
-        size = len(data)
-        cap = MAX_SYSFS_FILE if sysfs else MAX_FILE
-        while chunk := _pread(fd, 1 << 16, size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > cap:
-                raise ReadError(f"{prefix}{path}: larger than {cap >> 10} KiB: not a kernel file")
-        data = b"".join(chunks)
+        data = _pread_rest(fd, data, sysfs, prefix, path)
     return data
+
+
+def _pread_rest(fd: int, data: bytes, sysfs: bool, prefix: str, path: str) -> bytes:
+    """`data`, the file's first bytes, and the rest of it, to end of file."""
+    chunks = [data]
+    size = len(data)
+    cap = MAX_SYSFS_FILE if sysfs else MAX_FILE
+    while chunk := _pread(fd, 1 << 16, size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            raise ReadError(f"{prefix}{path}: larger than {cap >> 10} KiB: not a kernel file")
+    return b"".join(chunks)
 
 
 def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool, kept: KeptFiles | None = None) -> bytes | None:

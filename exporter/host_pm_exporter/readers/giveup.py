@@ -2,9 +2,9 @@
 
 A file that is there but unreadable, or whose text is not what the kernel writes
 there, costs the fact it carries, not the collector: the reader calls `give_up` and
-goes on with the next-best source, or with no sample for that fact.  `tallying`
-counts what one collector gave up during one scrape (the snapshot wraps each
-collector's reading in it) by a bounded set of reasons; each (fact, reason class) is
+goes on with the next-best source, or with no sample for that fact.  `tally`
+counts what one collector gave up during one scrape (`facts.gather` sets it around
+each collector's reading) by a bounded set of reasons; each (fact, reason class) is
 logged as a warning once, then at debug level.
 
 A fact that several collectors share is read once per scrape: what it gives up is
@@ -14,8 +14,6 @@ counted for the collector that read it first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Callable, TypeVar
 
@@ -30,7 +28,7 @@ T = TypeVar("T")
 UNREADABLE, MALFORMED = "unreadable", "malformed"
 REASONS = (UNREADABLE, MALFORMED)
 
-_tally: ContextVar[dict[str, int] | None] = ContextVar("given_up", default=None)
+tally: ContextVar[dict[str, int] | None] = ContextVar("given_up", default=None)
 _log = Once(logging.getLogger("host_pm_exporter.readers"), limit=512)
 
 
@@ -38,7 +36,7 @@ def give_up(fact: str, err: ReadError | ParseError) -> None:
     """Count and log one fact left out (or taken from its next-best source) because of
     `err`."""
     reason = UNREADABLE if isinstance(err, ReadError) else MALFORMED
-    counts = _tally.get()
+    counts = tally.get()
     if counts is not None:
         counts[reason] = counts.get(reason, 0) + 1
     _log.log("fact given up", fact, f"{reason}: {err}", fact=fact, reason=reason, err=str(err))
@@ -52,14 +50,3 @@ def or_none(fact: str, read: Callable[..., T | None], *args: object) -> T | None
     except (ReadError, ParseError) as err:
         give_up(fact, err)
         return None
-
-
-@contextmanager
-def tallying() -> Iterator[dict[str, int]]:
-    """Count the facts given up inside the block, by reason."""
-    counts: dict[str, int] = {}
-    token = _tally.set(counts)
-    try:
-        yield counts
-    finally:
-        _tally.reset(token)
