@@ -148,7 +148,13 @@ class Reading:
         self.started = time.monotonic()
         self._probes = _start_probes(config)
         self._reading = _FileReading(config, ScrapeFacts(config.fs), watchdog)
-        self.files: futures.Future[None] = readers.submit(self._reading.run)
+        # released when the files are read: the cheapest wait there is for one thread
+        # on another (`files_read`); the future serves the event loop
+        self._files_read = threading.Lock()
+        self._files_read.acquire()
+        self._files_finished = False
+        self._files_error: BaseException | None = None
+        self.files: futures.Future[None] = readers.submit(self._read_files)
         # The probes bound their own work by the timeout; the small grace lets a probe
         # that is killing a hung command reap it before the scrape moves on.
         probe_deadline = self.started + config.probe_timeout + 0.1
@@ -158,6 +164,23 @@ class Reading:
         self._snapshot: HostSnapshot | None = None
         self._lock = threading.Lock()
         self.shared = 0  # scrapes that joined this reading after it started
+
+    def _read_files(self) -> None:
+        try:
+            self._reading.run()
+        except BaseException as err:
+            self._files_error = err
+            raise
+        finally:
+            self._files_finished = True  # before the release: a waiter woken by it sees the files done
+            self._files_read.release()
+
+    def files_read(self, timeout: float) -> bool:
+        """Wait in this thread until the files are read, for `timeout` at most."""
+        if self._files_read.acquire(timeout=timeout):
+            self._files_read.release()  # for any other waiter
+            return True
+        return False
 
     def done(self) -> bool:
         return all(future.done() for future, _ in self.parts)
@@ -178,11 +201,12 @@ class Reading:
             return self._snapshot
 
     def _build(self) -> HostSnapshot:
-        failed = self.files.done() and self.files.exception() is not None
-        if self.files.done():
+        finished = self._files_finished  # the future is set a moment after
+        failed = finished and self._files_error is not None
+        if finished:
             done, kernel_result, stuck = self._reading.sections, self._reading.kernel, None
             if failed:  # a bug of ours: the collectors not read fail, the scrape answers
-                log.error("reading failed", exc_info=self.files.exception())
+                log.error("reading failed", exc_info=self._files_error)
         else:
             done, kernel_result, stuck = self._reading.abandon()
         snapshot = HostSnapshot()

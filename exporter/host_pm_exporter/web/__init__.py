@@ -38,7 +38,6 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable
-from concurrent import futures
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -381,9 +380,9 @@ class Server:
         holds the loop once, for `IN_PLACE`."""
         if self._slow or len(pending.parts) != 1 or pending.shared:
             return False
-        done, _ = futures.wait([pending.parts[0][0]], timeout=IN_PLACE)
+        done = pending.files_read(IN_PLACE)
         self._slow = not done
-        return bool(done)
+        return done
 
     async def _send(
         self, conn: h11.Connection, stream: Stream, request: h11.Request, response: Response, config: WebConfig
