@@ -366,22 +366,18 @@ class KeptFiles:
 
     def keeps(self, path: str, device: int) -> bool:
         """Whether the regular file `path`, on `device`, may be kept open."""
-        if len(self._fds) >= self.cap:
-            return False
-        if path.startswith(self._sys):
-            if not path.startswith(self._fixed, len(self._sys)):
-                return False
-        elif path.startswith(self._proc):
-            first = path[len(self._proc) :].partition("/")[0]
-            if first in _MOVING_PROC or first.isdigit():
-                return False
-        else:
-            return False
         kernel = self._devices.get(device)
-        if kernel is None:
+        if kernel is None:  # a mount not seen yet: read the mount table again
             self._devices.update(_kernel_devices())
             kernel = self._devices.setdefault(device, False)
-        return kernel
+        if not kernel or len(self._fds) >= self.cap:  # a fixture tree's file costs one lookup
+            return False
+        if path.startswith(self._sys):
+            return path.startswith(self._fixed, len(self._sys))
+        if path.startswith(self._proc):
+            first = path[len(self._proc) :].partition("/")[0]
+            return first not in _MOVING_PROC and not first.isdigit()
+        return False
 
     def kept(self, path: str) -> int | None:
         """The descriptor kept for `path`, if any."""
