@@ -383,6 +383,10 @@ class KeptFiles:
         """The descriptor kept for `path`, if any."""
         return self._fds.get(path)
 
+    def paths(self) -> list[str]:
+        """The paths kept open now."""
+        return list(self._fds)
+
     def close(self) -> None:
         _close_all(self._fds)
 

@@ -13,6 +13,7 @@ rounds) and the ratio of the p50s.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -40,6 +41,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cpus", default="2,64,256,1024")
     parser.add_argument("--exporter-args", default="", help="extra host-pm-exporter flags, space-separated")
+    parser.add_argument(
+        "--before",
+        metavar="TREE",
+        help="also run the exporter of another checkout (a `git worktree` of an older commit) on the same trees",
+    )
     args = parser.parse_args()
     node = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if not node or not shutil.which("wrk"):
@@ -61,8 +67,12 @@ def main() -> None:
                 ],
                 "node_exporter": [node, *paths, *NODE_FLAGS],
             }
+            envs: dict[str, dict[str, str] | None] = {name: None for name in targets}
+            if args.before:
+                targets["before"] = targets["host-pm-exporter"]
+                envs["before"] = {**os.environ, "PYTHONPATH": str(Path(args.before).resolve() / "exporter")}
             ports = {name: free_port() for name in targets}
-            procs = {name: start(cmd, ports[name]) for name, cmd in targets.items()}
+            procs = {name: start(cmd, ports[name], envs[name]) for name, cmd in targets.items()}
             results: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in targets}
             try:
                 for _ in range(args.rounds):
@@ -76,15 +86,17 @@ def main() -> None:
                 n: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
                 for n, rs in results.items()
             }
-            rows.append((cpus, med["host-pm-exporter"], med["node_exporter"]))
+            rows.append((cpus, med["host-pm-exporter"], med["node_exporter"], med.get("before")))
     print(f"wrk -t1 -c1, {args.rounds} alternating rounds of {args.seconds}s per target; median over rounds (ms)")
-    print(f"{'CPUs':>5} {'ours p50':>9} {'ours p99':>9} {'node p50':>9} {'node p99':>9} {'ours/node':>9}")
-    for cpus, ours, theirs in rows:
-        print(
-            f"{cpus:>5} {ours[0]:>9.2f} {ours[1]:>9.2f} {theirs[0]:>9.2f} {theirs[1]:>9.2f} {ours[0] / theirs[0]:>9.2f}"
-        )
+    before = " before p50 before/node" if args.before else ""
+    print(f"{'CPUs':>5} {'ours p50':>9} {'ours p99':>9} {'node p50':>9} {'node p99':>9} {'ours/node':>9}{before}")
+    for cpus, ours, theirs, old in rows:
+        line = f"{cpus:>5} {ours[0]:>9.2f} {ours[1]:>9.2f} {theirs[0]:>9.2f} {theirs[1]:>9.2f} {ours[0] / theirs[0]:>9.2f}"
+        if old is not None:
+            line += f" {old[0]:>11.2f} {old[0] / theirs[0]:>11.2f}"
+        print(line)
     if len(rows) > 1:
-        (c0, o0, n0), (c1, o1, n1) = rows[-2], rows[-1]
+        (c0, o0, n0, _), (c1, o1, n1, _) = rows[-2], rows[-1]
         print(
             f"cost per extra CPU from {c0} to {c1}: ours {(o1[0] - o0[0]) / (c1 - c0) * 1000:.1f} us, "
             f"node_exporter {(n1[0] - n0[0]) / (c1 - c0) * 1000:.1f} us"

@@ -14,8 +14,11 @@ Printed, each a median:
   the kernel charges, with nothing of Python;
 - the same in a bare Python loop (``os.open``/``os.fstat``/``os.read``/``os.close``, no
   parsing): the least a Python reader pays;
+- the same with the files the exporter keeps open re-read in place (one ``pread``
+  each; the others opened as above): the least a Python reader with kept files pays;
 - one job handed to a reading worker and back to the event loop (the hand-off that
-  keeps a hung read off the loop);
+  keeps a hung read off the loop), and the same waited for in place (the server's
+  way for a reading of files only);
 - the exporter's cheapest HTTP answer (``/healthz``, by wrk, keep-alive);
 - the reading inside the server: the sum of the collectors' own durations
   (``--web.exporter-metrics=all``) over scrapes back to back;
@@ -38,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -158,6 +162,37 @@ def python_floor(paths: list[str]) -> None:
             os.close(fd)
 
 
+def kept_floor(paths: list[str], kept: set[str]) -> Callable[[], None]:
+    """The reading's files as the exporter reads them with kept files: the kept ones
+    re-read in place (one pread each), the others opened, fstat'ed, read and closed (the
+    absent ones tried), in a bare Python loop."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+    fds = [os.open(path, flags) for path in paths if path in kept]
+    others = [path for path in paths if path not in kept]
+
+    def run() -> None:
+        for fd in fds:
+            os.pread(fd, 4096, 0)
+        python_floor(others)
+
+    return run
+
+
+def in_place_ms(runs: int) -> float:
+    """One job handed to a reading worker, waited for on this thread (the server's way
+    for a reading of files only: a lock the worker releases)."""
+    workers = Workers("floor")
+    took = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = threading.Lock()
+        done.acquire()
+        workers.submit(done.release)
+        done.acquire(timeout=5)
+        took.append(time.perf_counter() - start)
+    return statistics.median(took) * 1e3
+
+
 def hand_off_ms(runs: int) -> float:
     workers = Workers("floor")
 
@@ -235,10 +270,14 @@ def measure(args: argparse.Namespace, argv: list[str], node_argv: list[str]) -> 
     def back_to_back() -> None:
         reading._FileReading(config.snapshot, ScrapeFacts(config.snapshot.fs), reading.Watchdog()).run()
 
+    kept_fs = config.snapshot.fs.kept
+    kept = set(kept_fs.paths()) if kept_fs is not None else set()
     rows: list[tuple[str, float | None]] = [
         (f"C loop over the reading's {len(paths)} opens", c_floor(paths, args.runs)),
         ("the same, bare Python loop", median_ms(lambda: python_floor(paths), args.runs)),
+        (f"  {len(kept)} of them kept and re-read (pread), Python", median_ms(kept_floor(paths, kept), args.runs)),
         ("hand-off to a worker and back to the loop", hand_off_ms(args.runs)),
+        ("  the same, waited for in place (the server's way)", in_place_ms(args.runs)),
         ("render and encode one reading", median_ms(lambda: encode(registry.render(plan, snap)), args.runs)),
         ("whole reading, as the exporter does it", median_ms(whole_reading, max(10, args.runs // 4))),
         ("  its files alone, back to back in one thread", median_ms(back_to_back, max(10, args.runs // 4))),
@@ -262,12 +301,17 @@ def measure(args: argparse.Namespace, argv: list[str], node_argv: list[str]) -> 
 
     print(f"{len(families)} families, {sum(len(getattr(f, 'rows', ())) for f in families)} samples per scrape")
     for name, value in rows:
-        print(f"{name:<48} {'n/a' if value is None else f'{value:8.3f} ms'}")
-    print(f"{'node_exporter whole scrape (wrk p50)':<48} {node_p50:8.3f} ms")
+        print(f"{name:<52} {'n/a' if value is None else f'{value:8.3f} ms'}")
+    print(f"{'node_exporter whole scrape (wrk p50)':<52} {node_p50:8.3f} ms")
     values = dict(rows)
-    rest = values["hand-off to a worker and back to the loop"] or 0.0
+    rest = values["  the same, waited for in place (the server's way)"] or 0.0
     rest += (values["render and encode one reading"] or 0.0) + healthz
-    for label, reads in (("Python", values["the same, bare Python loop"]), ("C", values[rows[0][0]])):
+    floors = (
+        ("Python", values["the same, bare Python loop"]),
+        ("kept Python", values[rows[2][0]]),
+        ("C", values[rows[0][0]]),
+    )
+    for label, reads in floors:
         if reads is None:
             continue
         floor = reads + rest
