@@ -91,7 +91,8 @@ def main() -> None:
     before = " before p50 before/node" if args.before else ""
     print(f"{'CPUs':>5} {'ours p50':>9} {'ours p99':>9} {'node p50':>9} {'node p99':>9} {'ours/node':>9}{before}")
     for cpus, ours, theirs, old in rows:
-        line = f"{cpus:>5} {ours[0]:>9.2f} {ours[1]:>9.2f} {theirs[0]:>9.2f} {theirs[1]:>9.2f} {ours[0] / theirs[0]:>9.2f}"
+        line = f"{cpus:>5} {ours[0]:>9.2f} {ours[1]:>9.2f} {theirs[0]:>9.2f} {theirs[1]:>9.2f}"
+        line += f" {ours[0] / theirs[0]:>9.2f}"
         if old is not None:
             line += f" {old[0]:>11.2f} {old[0] / theirs[0]:>11.2f}"
         print(line)
