@@ -185,6 +185,14 @@ def encode(
 ) -> bytes:
     """The families in the text format 0.0.4, or OpenMetrics (with ``# EOF``).  An
     escaping scheme that rewrites names (``dots``, ``values``) is prometheus_client's."""
+    text = encode_text(families, openmetrics, escaping, version)
+    return (text + "# EOF\n" if openmetrics else text).encode()
+
+
+def encode_text(
+    families: Iterable[AnyFamily], openmetrics: bool, escaping: str = "underscores", version: str = "1.0.0"
+) -> str:
+    """`encode` without the ``# EOF``, as text: the families' part of a scrape."""
     from_client = escaping not in PLAIN_ESCAPING
     out: list[str] = []
     for family in families:
@@ -200,9 +208,7 @@ def encode(
             _HEADERS[key] = header
         out.append(header)
         family.lines(out)
-    if openmetrics:
-        out.append("# EOF\n")
-    return "".join(out).encode()
+    return "".join(out)
 
 
 _HEADERS: dict[tuple[str, str, str, bool], str] = {}  # a family's HELP and TYPE lines, written once

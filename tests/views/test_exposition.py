@@ -262,3 +262,48 @@ def test_the_textfile_is_never_written_through_a_link(tmp_path: Path) -> None:
     assert victim.read_text() == "keep me\n"
     assert path.read_bytes() == b"host_exporter_build_info 1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["host_pm_exporter.prom", "victim"]
+
+
+BODY_ARGS = [f"--collector.{c.name}" for c in REGISTRY] + ["--collector.cpu.flags-include=.*", "--pm.probes=kernel",
+                                                           "--web.exporter-metrics=none"]  # fmt: skip
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_the_scrape_body_is_its_families_encoded_scrape_after_scrape(openmetrics: bool) -> None:
+    """`Exposition.body` gives a collector's text of the scrape before when its facts
+    are equal: byte for byte what encoding the scrape's families gives, on every fixture
+    host read in turn by one exposition (each host's facts differ from the last's)."""
+    exposition = make_exposition(parse_config([*fixture_args(HOSTS[0]), *BODY_ARGS]))
+    plan = exposition.plan(None)
+    for host in [*HOSTS, HOSTS[0]]:
+        readings = make_exposition(parse_config([*fixture_args(host), *BODY_ARGS])).readings
+        for _ in range(2):  # the second reading's facts are equal: the texts are the memo's
+            snap = readings.read(plan.collectors, plan.probes)
+            body = exposition.body(plan, snap, openmetrics, "underscores", "1.0.0")
+            assert body == encode(exposition.render(plan, snap), openmetrics), host
+    assert exposition.body(plan, snap, openmetrics, "dots", "1.0.0") == encode(
+        exposition.render(plan, snap), openmetrics, "dots"
+    )
+
+
+def test_a_renderer_that_fails_on_new_facts_costs_its_collector_in_the_body() -> None:
+    from host_pm_exporter.collectors.base import Collector as Spec
+    from host_pm_exporter.facts import HostSnapshot, Section
+    from host_pm_exporter.reading import GivenSnapshot
+    from host_pm_exporter.views.exposition import Exposition
+
+    def families(value: int) -> Iterator[Family]:
+        if value < 0:
+            raise RuntimeError("a renderer bug")
+        yield Gauge("host_test_value", "A value.", value=value)
+
+    spec = Spec("test", "a test collector", gather=lambda facts: 0, families=families, metrics=("host_test_value",))
+    exposition = Exposition(GivenSnapshot(HostSnapshot()), (spec,), ())
+    plan = exposition.plan(None)
+    for value, shown in ((1, True), (1, True), (-1, False), (2, True)):
+        snap = HostSnapshot()
+        snap.sections["test"] = Section(value, None, 0.0)
+        body = exposition.body(plan, snap, False, "underscores", "1.0.0")
+        assert body == encode(exposition.render(plan, snap), False)
+        assert ("host_test_value" in samples(body.decode())) is shown
+        assert samples(body.decode())['host_exporter_collector_success{collector="test"}'] == float(shown)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from host_pm_exporter import __version__
 from host_pm_exporter.facts import Gatherer, HostSnapshot, Section
-from host_pm_exporter.families import AnyFamily, Family, Gauge, Info, encode
+from host_pm_exporter.families import PLAIN_ESCAPING, AnyFamily, Family, Gauge, Info, encode, encode_text
 from host_pm_exporter.reading import Reading
 from host_pm_exporter.views import probes
 
@@ -90,6 +90,8 @@ class Exposition:
         self._probes = probes
         self._durations = durations
         self._runtime = tuple(runtime)
+        # (collector, OpenMetrics?) -> the collector, its facts and their text on the last scrape
+        self._memo: dict[tuple[str, bool], tuple[SectionRenderer, object, str]] = {}
 
     def plan(self, names: Iterable[str] | None = None) -> Plan:
         """With `names`, only what those metrics need is read."""
@@ -110,6 +112,43 @@ class Exposition:
             out.extend(runtime.collect())
         out.extend(render(snap, plan.collectors, self._durations))
         return out if plan.names is None else only(out, plan.names)
+
+    def body(self, plan: Plan, snap: HostSnapshot, openmetrics: bool, escaping: str, version: str) -> bytes:
+        """`render` encoded (`families.encode`).  A collector whose facts equal those it
+        had on the scrape before gives the text it gave then: the text is a function of
+        the facts alone, and the facts are read afresh on every scrape."""
+        if plan.names is not None or escaping not in PLAIN_ESCAPING:
+            return encode(self.render(plan, snap), openmetrics, escaping, version)
+        out: list[AnyFamily] = []
+        for runtime in self._runtime:
+            out.extend(runtime.collect())
+        text = [encode_text(out, openmetrics, escaping, version)]
+        memo = self._memo
+        health = _Health()
+        for collector in plan.collectors:
+            section = snap.sections.get(collector.name)
+            if section is None:
+                continue
+            health.count(collector.name, section)
+            if not section.ok:
+                health.done(collector.name, section, False)
+                continue
+            key = (collector.name, openmetrics)
+            known = memo.get(key)
+            if known is not None and known[0] is collector and known[1] == section.data:
+                text.append(known[2])
+                health.done(collector.name, section, True)
+                continue
+            families = _render_section(collector, section)
+            if families is not None:
+                rendered = encode_text(families, openmetrics, escaping, version)
+                memo[key] = (collector, section.data, rendered)
+                text.append(rendered)
+            health.done(collector.name, section, families is not None)
+        text.append(encode_text(health.families(snap, self._durations), openmetrics, escaping, version))
+        if openmetrics:
+            text.append("# EOF\n")
+        return "".join(text).encode()
 
     def families(self, names: Iterable[str] | None = None) -> list[AnyFamily]:
         """Every family of one scrape (read in this thread); with `names`, only the
@@ -144,48 +183,71 @@ def render(snap: HostSnapshot, collectors: Sequence[SectionRenderer], durations:
     """Every family of one reading: each collector's section, the probes, the
     exporter's own."""
     out: list[Family] = []
-    success = Gauge(
-        "host_exporter_collector_success",
-        "Whether the collector's facts could be read (1) or not (0).",
-        labels=["collector"],
-    )
-    duration = Gauge(
-        "host_exporter_collector_duration_seconds",
-        "How long the collector took on this scrape (with --web.exporter-metrics=all).",
-        labels=["collector"],
-    )
-    given_up = Gauge(
-        "host_exporter_facts_given_up",
-        "Facts the collector left out or took from a next-best source on this scrape, because their file "
-        "could not be read (unreadable) or was not what the kernel writes (malformed).",
-        labels=["collector", "reason"],
-    )
+    health = _Health()
     for collector in collectors:
         name = collector.name
         section = snap.sections.get(name)
         if section is None:
             continue
-        for reason, count in sorted(section.given_up.items()):
-            given_up.add_metric([name, reason], count)
-        ok = section.ok
-        if ok:
-            try:
-                out.extend(list(collector.render_section(section)))
-            except Exception:  # a renderer bug costs its collector, not the scrape
-                log.exception("rendering failed", extra={"collector": name})
-                ok = False
-        success.add_metric([name], float(ok))
-        duration.add_metric([name], section.duration)
-    out.extend(probes.probes(snap.probes, durations))
-    out.append(success)
-    if given_up.rows:
-        out.append(given_up)
-    if durations:
-        out.append(duration)
-    build = Info("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
-    build.add_metric([__version__], {})
-    out.append(build)
+        health.count(name, section)
+        families = _render_section(collector, section) if section.ok else None
+        if families is not None:
+            out.extend(families)
+        health.done(name, section, families is not None)
+    out.extend(health.families(snap, durations))
     return out
+
+
+def _render_section(collector: SectionRenderer, section: Section[Any]) -> list[Family] | None:
+    """A successful section's families; ``None`` when rendering fails (a renderer bug
+    costs its collector, not the scrape)."""
+    try:
+        return list(collector.render_section(section))
+    except Exception:
+        log.exception("rendering failed", extra={"collector": collector.name})
+        return None
+
+
+class _Health:
+    """The exporter's own families of one reading: each collector's success, duration
+    and facts given up, then the probes and the build."""
+
+    def __init__(self) -> None:
+        self.success = Gauge(
+            "host_exporter_collector_success",
+            "Whether the collector's facts could be read (1) or not (0).",
+            labels=["collector"],
+        )
+        self.duration = Gauge(
+            "host_exporter_collector_duration_seconds",
+            "How long the collector took on this scrape (with --web.exporter-metrics=all).",
+            labels=["collector"],
+        )
+        self.given_up = Gauge(
+            "host_exporter_facts_given_up",
+            "Facts the collector left out or took from a next-best source on this scrape, because their file "
+            "could not be read (unreadable) or was not what the kernel writes (malformed).",
+            labels=["collector", "reason"],
+        )
+
+    def count(self, name: str, section: Section[Any]) -> None:
+        for reason, count in sorted(section.given_up.items()):
+            self.given_up.add_metric([name, reason], count)
+
+    def done(self, name: str, section: Section[Any], ok: bool) -> None:
+        self.success.add_metric([name], float(ok))
+        self.duration.add_metric([name], section.duration)
+
+    def families(self, snap: HostSnapshot, durations: bool) -> list[Family]:
+        out: list[Family] = [*probes.probes(snap.probes, durations), self.success]
+        if self.given_up.rows:
+            out.append(self.given_up)
+        if durations:
+            out.append(self.duration)
+        build = Info("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
+        build.add_metric([__version__], {})
+        out.append(build)
+        return out
 
 
 def metric_table(collectors: Sequence[SectionRenderer]) -> str:

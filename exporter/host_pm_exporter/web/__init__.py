@@ -368,8 +368,7 @@ class Server:
             files = pending.parts[0][0]
             self._slow = not files.done() or time.monotonic() - pending.started > IN_PLACE
         snap = pending.snapshot()  # what is done; never waits
-        families = exposition.render(plan, snap)
-        return self.routes.metrics_response(headers.get("accept", ""), headers.get("accept-encoding", ""), families)
+        return self.routes.scrape_response(headers.get("accept", ""), headers.get("accept-encoding", ""), plan, snap)
 
     def _waited_in_place(self, pending: Reading) -> bool:
         """Wait for a reading of files only, that this scrape started, on the loop's

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qs
 
+from host_pm_exporter.facts import HostSnapshot
 from host_pm_exporter.families import AnyFamily, encode, gzip_accepted, negotiate
-from host_pm_exporter.views.exposition import Exposition
+from host_pm_exporter.views.exposition import Exposition, Plan
 
 
 @dataclass
@@ -69,15 +70,25 @@ class Routes:
         `Server._metrics` instead, without a thread of its own; this is the same answer)."""
         plan = self.registry.plan(parse_qs(query).get("name[]"))
         snap = self.registry.readings.read(plan.collectors, plan.probes)
-        return self.metrics_response(accept, accept_encoding, self.registry.render(plan, snap))
+        return self.scrape_response(accept, accept_encoding, plan, snap)
 
     def metrics_response(self, accept: str, accept_encoding: str, families: list[AnyFamily]) -> Response:
         """One scrape's families in the format the client asks for (the negotiation
         prometheus_client's handler does)."""
         openmetrics, content_type, escaping, version = negotiate(accept)
-        body = encode(families, openmetrics, escaping, version)
-        headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
-        if gzip_accepted(accept_encoding):
-            body = gzip.compress(body, compresslevel=5)
-            headers.append(("Content-Encoding", "gzip"))
-        return Response(200, headers, body)
+        return _response(content_type, accept_encoding, encode(families, openmetrics, escaping, version))
+
+    def scrape_response(self, accept: str, accept_encoding: str, plan: Plan, snap: HostSnapshot) -> Response:
+        """One reading as the metrics path answers it (`Exposition.body`), in the format
+        the client asks for."""
+        openmetrics, content_type, escaping, version = negotiate(accept)
+        body = self.registry.body(plan, snap, openmetrics, escaping, version)
+        return _response(content_type, accept_encoding, body)
+
+
+def _response(content_type: str, accept_encoding: str, body: bytes) -> Response:
+    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
+    if gzip_accepted(accept_encoding):
+        body = gzip.compress(body, compresslevel=5)
+        headers.append(("Content-Encoding", "gzip"))
+    return Response(200, headers, body)
