@@ -8,6 +8,7 @@ first 16 hex digits.  It covers every flag of every CPU, whatever the metric fil
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from hashlib import sha256
 
@@ -47,5 +48,11 @@ def fingerprint(flags: Iterable[str]) -> str:
     >>> fingerprint([])
     'e3b0c44298fc1c14'
     """
-    text = "\n".join(sorted(set(flags)))
+    return _fingerprint(frozenset(flags))
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(flags: frozenset[str]) -> str:
+    """A pure function of the set: the same flags, read on another scrape, hash once."""
+    text = "\n".join(sorted(flags))
     return sha256(text.encode()).hexdigest()[:16]

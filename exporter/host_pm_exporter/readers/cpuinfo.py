@@ -183,6 +183,11 @@ def _fields(block: str) -> dict[str, str]:
     return fields
 
 
+# A kind's identity by the text of its block that is not per CPU: parsing the same text
+# gives the same kind, on every reading (each still reads /proc/cpuinfo afresh).
+_X86_KINDS: dict[str, tuple[CpuKind, str, str]] = {}
+
+
 def _parse_x86(text: str) -> list[CpuEntry]:
     """x86 fast path: a block's identity is everything but the per-CPU lines, which sit
     between the first line (processor) and ``flags``; ``cpu MHz`` starts them."""
@@ -207,7 +212,13 @@ def _parse_x86(text: str) -> list[CpuEntry]:
             signature = head + tail
             known = parsed.get(signature)
             if known is None:
-                known = parsed[signature] = _identity(_fields(block), "x86_64")
+                known = _X86_KINDS.get(signature)
+                if known is None:
+                    known = _identity(_fields(block), "x86_64")
+                    if len(_X86_KINDS) >= 256:
+                        _X86_KINDS.clear()
+                    _X86_KINDS[signature] = known
+                parsed[signature] = known
             identity = known
             last = (head, tail, identity)
         number = block[block.find(":") + 1 : first].strip()

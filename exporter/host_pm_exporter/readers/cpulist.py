@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from host_pm_exporter.hostfs import Dir, HostFS
 from host_pm_exporter.readers import ParseError, read_parsed
 
@@ -35,8 +37,11 @@ def _plain(text: str) -> frozenset[int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_cpulist(text: str) -> frozenset[int]:
-    """Parse a cpulist; an empty line is the empty set.
+    """Parse a cpulist; an empty line is the empty set.  A pure function of the text
+    (the set is immutable): the lists a host writes again on every reading, each read
+    afresh, are parsed once.
 
     >>> sorted(parse_cpulist("0-3,8,10-11\\n"))
     [0, 1, 2, 3, 8, 10, 11]
