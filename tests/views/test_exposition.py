@@ -286,7 +286,8 @@ def test_the_scrape_body_is_its_families_encoded_scrape_after_scrape(openmetrics
     )
 
 
-def test_a_renderer_that_fails_on_new_facts_costs_its_collector_in_the_body() -> None:
+@pytest.mark.parametrize("durations", [False, True])
+def test_a_renderer_that_fails_on_new_facts_costs_its_collector_in_the_body(durations: bool) -> None:
     from host_pm_exporter.collectors.base import Collector as Spec
     from host_pm_exporter.facts import HostSnapshot, Section
     from host_pm_exporter.reading import GivenSnapshot
@@ -298,11 +299,11 @@ def test_a_renderer_that_fails_on_new_facts_costs_its_collector_in_the_body() ->
         yield Gauge("host_test_value", "A value.", value=value)
 
     spec = Spec("test", "a test collector", gather=lambda facts: 0, families=families, metrics=("host_test_value",))
-    exposition = Exposition(GivenSnapshot(HostSnapshot()), (spec,), ())
+    exposition = Exposition(GivenSnapshot(HostSnapshot()), (spec,), (), durations)
     plan = exposition.plan(None)
-    for value, shown in ((1, True), (1, True), (-1, False), (2, True)):
+    for value, shown in ((1, True), (1, True), (-1, False), (-1, False), (2, True)):
         snap = HostSnapshot()
-        snap.sections["test"] = Section(value, None, 0.0)
+        snap.sections["test"] = Section(value, None, 0.001 * (value + 2), {"malformed": 1} if value == 2 else {})
         body = exposition.body(plan, snap, False, "underscores", "1.0.0")
         assert body == encode(exposition.render(plan, snap), False)
         assert ("host_test_value" in samples(body.decode())) is shown

@@ -92,6 +92,7 @@ class Exposition:
         self._runtime = tuple(runtime)
         # (collector, OpenMetrics?) -> the collector, its facts and their text on the last scrape
         self._memo: dict[tuple[str, bool], tuple[SectionRenderer, object, str]] = {}
+        self._health_memo: tuple[object, str] | None = None  # what the health families showed, and their text
 
     def plan(self, names: Iterable[str] | None = None) -> Plan:
         """With `names`, only what those metrics need is read."""
@@ -124,31 +125,57 @@ class Exposition:
             out.extend(runtime.collect())
         text = [encode_text(out, openmetrics, escaping, version)]
         memo = self._memo
-        health = _Health()
+        rows: list[tuple[str, Section[Any], bool]] = []  # each collector's health
         for collector in plan.collectors:
             section = snap.sections.get(collector.name)
             if section is None:
                 continue
-            health.count(collector.name, section)
             if not section.ok:
-                health.done(collector.name, section, False)
+                rows.append((collector.name, section, False))
                 continue
             key = (collector.name, openmetrics)
             known = memo.get(key)
             if known is not None and known[0] is collector and known[1] == section.data:
                 text.append(known[2])
-                health.done(collector.name, section, True)
+                rows.append((collector.name, section, True))
                 continue
             families = _render_section(collector, section)
             if families is not None:
                 rendered = encode_text(families, openmetrics, escaping, version)
                 memo[key] = (collector, section.data, rendered)
                 text.append(rendered)
-            health.done(collector.name, section, families is not None)
-        text.append(encode_text(health.families(snap, self._durations), openmetrics, escaping, version))
+            rows.append((collector.name, section, families is not None))
+        text.append(self._health_text(rows, snap, openmetrics, escaping, version))
         if openmetrics:
             text.append("# EOF\n")
         return "".join(text).encode()
+
+    def _health_text(
+        self, rows: list[tuple[str, Section[Any], bool]], snap: HostSnapshot, openmetrics: bool, escaping: str,
+        version: str,
+    ) -> str:  # fmt: skip
+        """The probes' and the exporter's own families, encoded: as on the scrape before
+        when what they show is equal (never with the durations, which change)."""
+        key: object = None
+        if not self._durations:
+            key = (
+                openmetrics,
+                escaping,
+                tuple((name, ok, tuple(sorted(section.given_up.items()))) for name, section, ok in rows),
+                tuple((p.probe, tuple(p.answers.items()), tuple(p.raw.items()), p.success, p.absent)
+                      for p in snap.probes),
+            )  # fmt: skip
+            known = self._health_memo
+            if known is not None and known[0] == key:
+                return known[1]
+        health = _Health()
+        for name, section, ok in rows:
+            health.count(name, section)
+            health.done(name, section, ok)
+        rendered = encode_text(health.families(snap, self._durations), openmetrics, escaping, version)
+        if key is not None:
+            self._health_memo = (key, rendered)
+        return rendered
 
     def families(self, names: Iterable[str] | None = None) -> list[AnyFamily]:
         """Every family of one scrape (read in this thread); with `names`, only the
