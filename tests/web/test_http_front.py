@@ -385,3 +385,49 @@ def test_a_hung_read_holds_the_loop_once_and_briefly(tmp_path: Path) -> None:
         loop.call_soon_threadsafe(stop[0].set)
         thread.join(15)
         loop.close()
+
+
+def test_http_dates_are_the_standard_librarys_imf_fixdates() -> None:
+    import email.utils
+
+    from host_pm_exporter.web import http_date
+
+    for when in [
+        0.0,
+        784111777.0,
+        951782400.0,
+        1_700_000_000.5,
+        4_102_444_799.0,
+        *range(0, 10**9, 86_400 * 37 + 3_671),
+    ]:
+        assert http_date(when) == email.utils.formatdate(when, usegmt=True), when
+
+
+def test_a_server_without_a_web_config_loads_no_yaml_bcrypt_or_email() -> None:
+    """About 3 MiB of the process (yaml 1.3, email 1.2, bcrypt 0.5): loaded only when a
+    web config asks for them (the child imports nothing of the tests': their urllib
+    loads email)."""
+    from tests.conftest import fresh_python
+
+    code = (
+        "import asyncio, socket, sys, threading\n"
+        "from host_pm_exporter.cli import parse_config\n"
+        "from host_pm_exporter.wiring import make_exposition\n"
+        "from host_pm_exporter.web import Routes, Server, listen\n"
+        f"config = parse_config({[*fixture_args('spr-2s'), '--pm.probes=kernel']!r})\n"
+        "sock = listen('127.0.0.1', 0)\n"
+        "server = Server(sock, Routes(make_exposition(config), '/metrics'))\n"
+        "loop = asyncio.new_event_loop()\n"
+        "stop = []\n"
+        "async def serve():\n"
+        "    stop.append(asyncio.Event())\n"
+        "    await server.serve(stop[0])\n"
+        "threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True).start()\n"
+        "port = sock.getsockname()[1]\n"
+        "client = socket.create_connection(('127.0.0.1', port), timeout=20)\n"
+        "client.sendall(b'GET /metrics HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "reply = b''.join(iter(lambda: client.recv(65536), b''))\n"
+        "assert b'HTTP/1.1 200' in reply and b'\\r\\nDate: ' in reply, reply[:200]\n"
+        "print(sorted(m for m in ('yaml', 'bcrypt', 'email') if m in sys.modules))\n"
+    )
+    assert fresh_python(code).strip() == "[]"

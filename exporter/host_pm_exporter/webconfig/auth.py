@@ -25,8 +25,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import bcrypt
-
 from host_pm_exporter.webconfig.schema import WebConfig
 
 _MAX_PASSWORD = 72  # bcrypt's limit
@@ -140,6 +138,8 @@ class Authenticator:
 
     def verify(self, check: Check) -> bool:
         """Run the bcrypt check and remember its verdict."""
+        import bcrypt  # noqa: PLC0415 (loaded with the first check: only basic auth needs it, ~0.5 MiB)
+
         try:
             right = bcrypt.checkpw(check.password, check.target) and check.known
         except ValueError:  # a hash this bcrypt cannot read

@@ -7,6 +7,7 @@ from these settings is `tls`'s job."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -15,9 +16,11 @@ import stat
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
+
 
 _MAX_CONFIG_BYTES = 1 << 20  # a web config is a few lines; anything this large is a mistake
 
@@ -248,6 +251,8 @@ class Loader:
     def load(self) -> Settings:
         """The settings in the file; every failure is a WebConfigError (a NUL in a path,
         YAML nested past Python's recursion limit included)."""
+        import yaml  # noqa: PLC0415 (only a server with a web config reads YAML: ~1.3 MiB)
+
         try:
             return self._load()
         except (ValueError, TypeError, RecursionError, yaml.YAMLError) as err:
@@ -257,12 +262,14 @@ class Loader:
         return WebConfigError(self.path, f"cannot be read: {type(err).__name__}: {str(err)[:200]}")
 
     def _load(self) -> Settings:
+        import yaml  # noqa: PLC0415 (see load)
+
         raw = self.read(self.path, None, _MAX_CONFIG_BYTES)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             self.bad(f"not UTF-8 text (byte {err.start})")
-        loader = _StrictLoader(text)
+        loader = _strict_loader()(text)
         try:
             doc = loader.get_single_data()
         except yaml.MarkedYAMLError as err:
@@ -381,17 +388,23 @@ class Loader:
     # -- the TLS context
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice (Go's strict YAML does too)."""
+@functools.lru_cache(maxsize=1)
+def _strict_loader() -> type[yaml.SafeLoader]:
+    """yaml's safe loader that refuses a key given twice (Go's strict YAML does too);
+    made on first use, with yaml."""
+    import yaml  # noqa: PLC0415 (see Loader.load)
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[Hashable] = set()
-        for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable):  # an unhashable key is construct_mapping's to refuse
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep=True)
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+            seen: set[Hashable] = set()
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, Hashable):  # an unhashable key is construct_mapping's to refuse
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                        )
+                    seen.add(key)
+            return super().construct_mapping(node, deep=True)
+
+    return StrictLoader

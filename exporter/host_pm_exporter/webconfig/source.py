@@ -9,8 +9,6 @@ import ssl
 import threading
 import time
 
-import yaml
-
 from host_pm_exporter.webconfig import tls
 from host_pm_exporter.webconfig.schema import NO_CONFIG, Loader, WebConfig, WebConfigError, file_stat
 
@@ -22,6 +20,8 @@ _Stats = dict[str, "tuple[int, int, int] | None"]
 def _read(path: str) -> tuple[WebConfig, bytes, _Stats]:
     """One reading: the config, the digest of its files and their stats.  Raises
     WebConfigError, with the stats of the files read so far in `.stats`."""
+    import yaml  # noqa: PLC0415 (only a server with a web config reads YAML: ~1.3 MiB)
+
     loader = Loader(path)
     try:
         settings = loader.load()
