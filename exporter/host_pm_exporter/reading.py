@@ -273,6 +273,7 @@ class SharedReadings:
         self.config = config
         self.watchdog = watchdog
         self._running: dict[Key, Reading] = {}
+        self._configs: dict[Key, SnapshotConfig] = {}
         self._lock = threading.Lock()
         self.shared = 0  # scrapes answered from a reading already in flight
 
@@ -285,7 +286,11 @@ class SharedReadings:
                 pending.shared += 1
                 log.debug("sharing a reading in flight", extra={"collectors": len(collectors)})
                 return pending
-            config = replace(self.config, collectors=tuple(collectors), probes=probes)
+            config = self._configs.get(key)
+            if config is None:  # one per set of collectors and probes (the name[] filters make a few)
+                config = replace(self.config, collectors=tuple(collectors), probes=probes)
+                if len(self._configs) < 256:
+                    self._configs[key] = config
             pending = self._running[key] = Reading(config, self.watchdog)
         for future, _ in pending.parts:  # gone from the table once every part is done
             future.add_done_callback(lambda _: self._forget(key, pending))
