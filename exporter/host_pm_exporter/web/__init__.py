@@ -353,8 +353,9 @@ class Server:
     async def _metrics(self, headers: dict[str, str], query: str) -> Response:
         """A scrape: the host is read on a reading worker (shared with a scrape already
         reading the same, if any) while this loop waits for the files until the scrape
-        timeout and for the probes until theirs; the families are rendered and encoded
-        here (a few hundred microseconds, and one thread hand-off instead of two)."""
+        timeout and for the probes until theirs (a reading of files only that this scrape
+        started, on the loop's thread, for a moment: `_waited_in_place`); the reading is
+        then rendered and encoded here (`Exposition.body`)."""
         exposition = self.routes.registry
         plan = exposition.plan(parse_qs(query).get("name[]"))
         pending = exposition.readings.start(plan.collectors, plan.probes)
