@@ -6,7 +6,6 @@ bound, no bcrypt for a client that left, fair connection slots, HTTP framing, si
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import ssl
@@ -28,6 +27,7 @@ from host_pm_exporter.web import BCRYPT_QUEUE, BCRYPT_THREADS, Limits, Routes, S
 from host_pm_exporter.webconfig import Check, WebConfigSource
 from host_pm_exporter.wiring import make_exposition
 from tests.conftest import fixture_args, need_tool, raw_request, wait_until
+from tests.helpers.serving import serving
 
 BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
 
@@ -146,22 +146,8 @@ def in_process(web_config: Path | None, limits: Limits | None = None) -> Iterato
     server = Server(
         sock, Routes(registry, "/metrics"), limits, WebConfigSource(str(web_config) if web_config else None)
     )
-    loop = asyncio.new_event_loop()
-    stop: list[asyncio.Event] = []
-
-    async def serve() -> None:
-        stop.append(asyncio.Event())  # made in the loop (Python 3.9 binds it to one)
-        await server.serve(stop[0])
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: bool(stop), "the server started")
+    with serving(server):
         yield Served(server, port)
-    finally:
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(15)
-        loop.close()
 
 
 @pytest.fixture

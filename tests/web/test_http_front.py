@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from tests.conftest import fake_pm_is_supported, fixture_args, raw_request, samples
+from tests.helpers.serving import serving
 
 BASE = [*fixture_args("server-s3"), "--pm.probes=kernel"]
 
@@ -280,7 +281,6 @@ def test_the_date_header_is_an_imf_fixdate(front: Any) -> None:
 def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> None:
     """The status page and the capabilities XML run in a request worker; past the request
     timeout the client gets a 503 (and the connection a close), the server goes on."""
-    import asyncio
 
     from host_pm_exporter.cli import parse_config
     from host_pm_exporter.web import Limits, Routes, Server, listen
@@ -296,29 +296,18 @@ def test_a_page_that_does_not_answer_in_time_is_a_503_and_frees_its_slot() -> No
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = Server(sock, Routes(registry, "/metrics", page=stuck_page), Limits(request_timeout=0.3))
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        nonlocal stop
-        stop = asyncio.Event()  # made in the loop (Python 3.9 binds it to one)
-        await server.serve(stop)
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    try:
-        start = time.monotonic()
-        reply = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert time.monotonic() - start < 3
-        assert status_line(reply) == b"HTTP/1.1 503 Service Unavailable"
-        assert reply.endswith(b"the host did not answer in time\n")
-        assert server.state.scrapes == 0
-        assert b"HTTP/1.1 200" in raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    finally:
-        release.set()
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(15)
-        loop.close()
+    with serving(server):
+        try:
+            start = time.monotonic()
+            reply = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert time.monotonic() - start < 3
+            assert status_line(reply) == b"HTTP/1.1 503 Service Unavailable"
+            assert reply.endswith(b"the host did not answer in time\n")
+            assert server.state.scrapes == 0
+            healthz = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert b"HTTP/1.1 200" in healthz
+        finally:
+            release.set()
 
 
 def test_a_hung_read_holds_the_loop_once_and_briefly(tmp_path: Path) -> None:
@@ -326,7 +315,6 @@ def test_a_hung_read_holds_the_loop_once_and_briefly(tmp_path: Path) -> None:
     (`IN_PLACE`), then on the loop: while a read hangs, the server answers others at
     once, the hung scrape answers at its deadline, and the next scrape skips the stuck
     collector."""
-    import asyncio
 
     from host_pm_exporter.collectors.base import Collector
     from host_pm_exporter.hostfs import HostFS
@@ -342,15 +330,6 @@ def test_a_hung_read_holds_the_loop_once_and_briefly(tmp_path: Path) -> None:
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = Server(sock, Routes(Exposition(readings, (hung,), ()), "/metrics"))
-    loop = asyncio.new_event_loop()
-    stop: list[asyncio.Event] = []
-
-    async def serve() -> None:
-        stop.append(asyncio.Event())  # made in the loop (Python 3.9 binds it to one)
-        await server.serve(stop[0])
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
     replies: list[tuple[float, bytes]] = []
 
     def scrape() -> None:
@@ -358,33 +337,32 @@ def test_a_hung_read_holds_the_loop_once_and_briefly(tmp_path: Path) -> None:
         reply = raw_request(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         replies.append((time.monotonic() - start, reply))
 
-    try:
-        assert b"HTTP/1.1 200" in raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        first = threading.Thread(target=scrape)
-        first.start()
-        time.sleep(0.1)
-        took = []
-        for _ in range(10):  # the hung scrape is still reading: the loop answers others meanwhile
-            start = time.monotonic()
-            reply = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            took.append(time.monotonic() - start)
-            assert b"HTTP/1.1 200" in reply
-        assert first.is_alive(), "the hung scrape waits for its deadline"
-        assert max(took) < 0.5, took
-        first.join(10)
-        ((elapsed, reply),) = replies
-        assert 0.9 < elapsed < 3, elapsed
-        assert b'host_exporter_collector_success{collector="hung"} 0.0' in reply
-        scrape()  # the next one skips the stuck collector and answers at once
-        elapsed, reply = replies[1]
-        assert elapsed < 1.0, elapsed
-        assert b'host_exporter_collector_success{collector="hung"} 0.0' in reply
-        assert IN_PLACE <= 0.05, "the loop is held for a moment at most"
-    finally:
-        release.set()
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(15)
-        loop.close()
+    healthz = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with serving(server):
+        try:
+            assert b"HTTP/1.1 200" in raw_request(port, healthz)
+            first = threading.Thread(target=scrape)
+            first.start()
+            time.sleep(0.1)
+            took = []
+            for _ in range(10):  # the hung scrape is still reading: the loop answers others meanwhile
+                start = time.monotonic()
+                reply = raw_request(port, healthz)
+                took.append(time.monotonic() - start)
+                assert b"HTTP/1.1 200" in reply
+            assert first.is_alive(), "the hung scrape waits for its deadline"
+            assert max(took) < 0.5, took
+            first.join(10)
+            ((elapsed, reply),) = replies
+            assert 0.9 < elapsed < 3, elapsed
+            assert b'host_exporter_collector_success{collector="hung"} 0.0' in reply
+            scrape()  # the next one skips the stuck collector and answers at once
+            elapsed, reply = replies[1]
+            assert elapsed < 1.0, elapsed
+            assert b'host_exporter_collector_success{collector="hung"} 0.0' in reply
+            assert IN_PLACE <= 0.05, "the loop is held for a moment at most"
+        finally:
+            release.set()
 
 
 def test_http_dates_are_the_standard_librarys_imf_fixdates() -> None:
