@@ -33,7 +33,7 @@ _FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 MAX_FILE = 32 << 20  # room for /proc/cpuinfo of 8,192 CPUs
 MAX_SYSFS_FILE = 64 << 10  # a sysfs attribute is one page; the cpulists of 8,192 CPUs fit
-_open, _read, _pread, _close, _fstat = os.open, os.read, os.pread, os.close, os.fstat
+_open, _pread, _close, _fstat = os.open, os.pread, os.close, os.fstat
 _S_ISREG = stat.S_ISREG
 _CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16K buffers cost more.)
 _UNSIGNED = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() also takes "²"
@@ -90,11 +90,7 @@ class HostFS:
         dropped; any other NUL byte raises `ReadError`: sysfs and procfs write text;
         so do bytes that are not UTF-8, unless `errors` is "replace" (for /proc/cpuinfo,
         where one odd byte in a model name must not cost the whole collector)."""
-        sysfs = path.startswith(self._sysfs_prefix)
-        kept = self.kept
-        data = None if kept is None else kept.read(path, sysfs)
-        if data is None:
-            data = _read_bytes(path, None, "", sysfs, kept)
+        data = self.read_bytes(path)
         if data is None or b"\x00" in data:
             return _text(data, "", path, errors)
         try:
@@ -343,19 +339,15 @@ class KeptFiles:
     def read(self, path: str, sysfs: bool) -> bytes | None:
         """The bytes of the kept file `path`, or ``None`` when it is not kept (or its
         descriptor no longer reads: it is then closed, for the caller to open `path`)."""
-        fds = self._fds
-        fd = fds.pop(path, None)
+        fd = self._fds.pop(path, None)
         if fd is None:
             return None
-        try:  # the hot path of a scrape: a sysfs attribute in one read, in line
-            data = _pread(fd, _CHUNK, 0)
-            if len(data) == _CHUNK or (data and not sysfs):
-                data = _pread_rest(fd, data, sysfs, "", path)
+        try:
+            data = _pread_all(fd, sysfs, "", path)
         except (OSError, ReadError):
             _close(fd)
             return None
-        if fds.setdefault(path, fd) != fd:  # another reader kept one meanwhile
-            _close(fd)
+        self.give(path, fd)
         return data
 
     def give(self, path: str, fd: int) -> None:
@@ -419,16 +411,13 @@ def _close_all(fds: dict[str, int]) -> None:
 
 
 def _pread_all(fd: int, sysfs: bool, prefix: str, path: str) -> bytes:
-    """The whole content of the open file `fd`, read from offset 0 (`_read_bytes`'s
-    rules: a short sysfs read is the end; other files to end of file, within the cap)."""
+    """The whole content of the open file `fd` (`prefix` + `path`), read from offset 0.
+    A sysfs attribute comes whole in one read of a page, so a short read under the
+    sysfs root is the end; anything else (procfs's seq files stop short at record
+    boundaries) is read until the kernel says end of file, within the size caps."""
     data = _pread(fd, _CHUNK, 0)
-    if len(data) == _CHUNK or (data and not sysfs):
-        data = _pread_rest(fd, data, sysfs, prefix, path)
-    return data
-
-
-def _pread_rest(fd: int, data: bytes, sysfs: bool, prefix: str, path: str) -> bytes:
-    """`data`, the file's first bytes, and the rest of it, to end of file."""
+    if len(data) < _CHUNK and (sysfs or not data):
+        return data
     chunks = [data]
     size = len(data)
     cap = MAX_SYSFS_FILE if sysfs else MAX_FILE
@@ -445,11 +434,8 @@ def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool, kept: K
     the name in errors), ``None`` when absent; with `kept`, a file that may stay open
     is read in place and kept.
 
-    Uses `os.open`/`os.read` (half the cost of `open().read()` on sysfs's small
-    files; this is the hot path of a big host's scrape).  A sysfs attribute comes
-    whole in one read of a page, so a short read under the sysfs root is the end;
-    anything else (procfs's seq files stop short at record boundaries) is read
-    until the kernel says end of file.
+    Uses `os.open` and `os.pread` (half the cost of `open().read()` on sysfs's small
+    files; this is the hot path of a big host's scrape), by `_pread_all`'s rules.
     """
     try:
         fd = _open(path, _FLAGS, dir_fd=dir_fd)
@@ -461,22 +447,10 @@ def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool, kept: K
         status = _fstat(fd)
         if not _S_ISREG(status.st_mode):  # a FIFO, a device, a directory
             raise ReadError(f"{prefix}{path}: not a regular file")
+        data = _pread_all(fd, sysfs, prefix, path)
         if kept is not None and kept.keeps(prefix + path, status.st_dev):
-            data = _pread_all(fd, sysfs, prefix, path)
             kept.give(prefix + path, fd)
             fd = -1
-            return data
-        data = _read(fd, _CHUNK)
-        if len(data) == _CHUNK or (data and not sysfs):
-            chunks = [data]
-            size = len(data)
-            cap = MAX_SYSFS_FILE if sysfs else MAX_FILE
-            while chunk := _read(fd, 1 << 16):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > cap:
-                    raise ReadError(f"{prefix}{path}: larger than {cap >> 10} KiB: not a kernel file")
-            data = b"".join(chunks)
     except OSError as err:
         raise ReadError(f"{prefix}{path}: {err.strerror or err}", err.errno) from None
     finally:
