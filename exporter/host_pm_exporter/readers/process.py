@@ -44,33 +44,32 @@ class SelfReader:
             self._fd: int | None = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             self._fd = None
-        self._finalizer = weakref.finalize(self, _close, self._fd)
+        else:
+            weakref.finalize(self, os.close, self._fd)
 
     def read(self) -> ProcessStat | None:
         """``None`` when /proc/self cannot be read or parsed."""
+        if self._fd is None:
+            return read_self()
         try:
-            if self._fd is None:
-                return read_self()
-            utime, stime, start, vsize, rss = parse_self_stat(os.pread(self._fd, 1024, 0))
-            open_fds = os.stat("/proc/self/fd").st_size or len(os.listdir("/proc/self/fd"))
+            return _process_stat(os.pread(self._fd, 1024, 0))
         except (OSError, IndexError, ValueError):
             return None
-        return ProcessStat((utime + stime) / TICKS, start, vsize, rss * PAGE, open_fds)
-
-
-def _close(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)
 
 
 def read_self() -> ProcessStat | None:
     """As `SelfReader.read`, opening /proc/self/stat."""
     try:
         with open("/proc/self/stat", "rb") as stat:
-            utime, stime, start, vsize, rss = parse_self_stat(stat.read())
-        open_fds = os.stat("/proc/self/fd").st_size or len(os.listdir("/proc/self/fd"))
+            return _process_stat(stat.read())
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _process_stat(stat: bytes) -> ProcessStat:
+    """The figures from /proc/self/stat's text, and the open files counted now."""
+    utime, stime, start, vsize, rss = parse_self_stat(stat)
+    open_fds = os.stat("/proc/self/fd").st_size or len(os.listdir("/proc/self/fd"))
     return ProcessStat((utime + stime) / TICKS, start, vsize, rss * PAGE, open_fds)
 
 
