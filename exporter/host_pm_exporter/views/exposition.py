@@ -57,6 +57,9 @@ class Collector(SectionRenderer, Gatherer, Protocol):
     """A collector as a scrape plans, reads and renders it."""
 
 
+Health = tuple[str, "Section[Any]", bool]  # a collector's name, its section, and whether it was shown
+
+
 @dataclass(frozen=True)
 class Plan:
     """What one scrape reads and shows."""
@@ -108,11 +111,16 @@ class Exposition:
 
     def render(self, plan: Plan, snap: HostSnapshot) -> list[AnyFamily]:
         """The families of one reading, as `plan` asks."""
+        out = self._runtime_families()
+        out.extend(render(snap, plan.collectors, self._durations))
+        return out if plan.names is None else only(out, plan.names)
+
+    def _runtime_families(self) -> list[AnyFamily]:
+        """The exporter's process (and Python) metrics, now."""
         out: list[AnyFamily] = []
         for runtime in self._runtime:
             out.extend(runtime.collect())
-        out.extend(render(snap, plan.collectors, self._durations))
-        return out if plan.names is None else only(out, plan.names)
+        return out
 
     def body(self, plan: Plan, snap: HostSnapshot, openmetrics: bool, escaping: str, version: str) -> bytes:
         """`render` encoded (`families.encode`).  A collector whose facts equal those it
@@ -120,12 +128,9 @@ class Exposition:
         the facts alone, and the facts are read afresh on every scrape."""
         if plan.names is not None or escaping not in PLAIN_ESCAPING:
             return encode(self.render(plan, snap), openmetrics, escaping, version)
-        out: list[AnyFamily] = []
-        for runtime in self._runtime:
-            out.extend(runtime.collect())
-        text = [encode_text(out, openmetrics, escaping, version)]
+        text = [encode_text(self._runtime_families(), openmetrics, escaping, version)]
         memo = self._memo
-        rows: list[tuple[str, Section[Any], bool]] = []  # each collector's health
+        rows: list[Health] = []
         for collector in plan.collectors:
             section = snap.sections.get(collector.name)
             if section is None:
@@ -151,7 +156,7 @@ class Exposition:
         return "".join(text).encode()
 
     def _health_text(
-        self, rows: list[tuple[str, Section[Any], bool]], snap: HostSnapshot, openmetrics: bool, escaping: str,
+        self, rows: list[Health], snap: HostSnapshot, openmetrics: bool, escaping: str,
         version: str,
     ) -> str:  # fmt: skip
         """The probes' and the exporter's own families, encoded: as on the scrape before
@@ -168,11 +173,7 @@ class Exposition:
             known = self._health_memo
             if known is not None and known[0] == key:
                 return known[1]
-        health = _Health()
-        for name, section, ok in rows:
-            health.count(name, section)
-            health.done(name, section, ok)
-        rendered = encode_text(health.families(snap, self._durations), openmetrics, escaping, version)
+        rendered = encode_text(_health_families(rows, snap, self._durations), openmetrics, escaping, version)
         if key is not None:
             self._health_memo = (key, rendered)
         return rendered
@@ -210,18 +211,16 @@ def render(snap: HostSnapshot, collectors: Sequence[SectionRenderer], durations:
     """Every family of one reading: each collector's section, the probes, the
     exporter's own."""
     out: list[Family] = []
-    health = _Health()
+    rows: list[Health] = []
     for collector in collectors:
-        name = collector.name
-        section = snap.sections.get(name)
+        section = snap.sections.get(collector.name)
         if section is None:
             continue
-        health.count(name, section)
         families = _render_section(collector, section) if section.ok else None
         if families is not None:
             out.extend(families)
-        health.done(name, section, families is not None)
-    out.extend(health.families(snap, durations))
+        rows.append((collector.name, section, families is not None))
+    out.extend(_health_families(rows, snap, durations))
     return out
 
 
@@ -235,46 +234,39 @@ def _render_section(collector: SectionRenderer, section: Section[Any]) -> list[F
         return None
 
 
-class _Health:
-    """The exporter's own families of one reading: each collector's success, duration
-    and facts given up, then the probes and the build."""
-
-    def __init__(self) -> None:
-        self.success = Gauge(
-            "host_exporter_collector_success",
-            "Whether the collector's facts could be read (1) or not (0).",
-            labels=["collector"],
-        )
-        self.duration = Gauge(
-            "host_exporter_collector_duration_seconds",
-            "How long the collector took on this scrape (with --web.exporter-metrics=all).",
-            labels=["collector"],
-        )
-        self.given_up = Gauge(
-            "host_exporter_facts_given_up",
-            "Facts the collector left out or took from a next-best source on this scrape, because their file "
-            "could not be read (unreadable) or was not what the kernel writes (malformed).",
-            labels=["collector", "reason"],
-        )
-
-    def count(self, name: str, section: Section[Any]) -> None:
+def _health_families(rows: Sequence[Health], snap: HostSnapshot, durations: bool) -> list[Family]:
+    """The exporter's own families of one reading: the probes', then each collector's
+    success, the facts it gave up and (with `durations`) its duration, then the build."""
+    success = Gauge(
+        "host_exporter_collector_success",
+        "Whether the collector's facts could be read (1) or not (0).",
+        labels=["collector"],
+    )
+    duration = Gauge(
+        "host_exporter_collector_duration_seconds",
+        "How long the collector took on this scrape (with --web.exporter-metrics=all).",
+        labels=["collector"],
+    )
+    given_up = Gauge(
+        "host_exporter_facts_given_up",
+        "Facts the collector left out or took from a next-best source on this scrape, because their file "
+        "could not be read (unreadable) or was not what the kernel writes (malformed).",
+        labels=["collector", "reason"],
+    )
+    for name, section, ok in rows:
         for reason, count in sorted(section.given_up.items()):
-            self.given_up.add_metric([name, reason], count)
-
-    def done(self, name: str, section: Section[Any], ok: bool) -> None:
-        self.success.add_metric([name], float(ok))
-        self.duration.add_metric([name], section.duration)
-
-    def families(self, snap: HostSnapshot, durations: bool) -> list[Family]:
-        out: list[Family] = [*probes.probes(snap.probes, durations), self.success]
-        if self.given_up.rows:
-            out.append(self.given_up)
-        if durations:
-            out.append(self.duration)
-        build = Info("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
-        build.add_metric([__version__], {})
-        out.append(build)
-        return out
+            given_up.add_metric([name, reason], count)
+        success.add_metric([name], float(ok))
+        duration.add_metric([name], section.duration)
+    out: list[Family] = [*probes.probes(snap.probes, durations), success]
+    if given_up.rows:
+        out.append(given_up)
+    if durations:
+        out.append(duration)
+    build = Info("host_exporter_build", "host-pm-exporter's version.", labels=["version"])
+    build.add_metric([__version__], {})
+    out.append(build)
+    return out
 
 
 def metric_table(collectors: Sequence[SectionRenderer]) -> str:
