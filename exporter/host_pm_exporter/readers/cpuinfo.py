@@ -191,7 +191,6 @@ _X86_KINDS: dict[str, tuple[CpuKind, str, str]] = {}
 def _parse_x86(text: str) -> list[CpuEntry]:
     """x86 fast path: a block's identity is everything but the per-CPU lines, which sit
     between the first line (processor) and ``flags``; ``cpu MHz`` starts them."""
-    parsed: dict[str, tuple[CpuKind, str, str]] = {}
     cpus = []
     # The CPUs come in runs of one kind: a block like the one before is compared with it
     # (a memcmp), not hashed (~1.5 KB with the flags, a thousand times on a big host).
@@ -210,15 +209,12 @@ def _parse_x86(text: str) -> list[CpuEntry]:
             identity = last[2]
         else:
             signature = head + tail
-            known = parsed.get(signature)
+            known = _X86_KINDS.get(signature)  # (a pure function of the signature's text)
             if known is None:
-                known = _X86_KINDS.get(signature)
-                if known is None:
-                    known = _identity(_fields(block), "x86_64")
-                    if len(_X86_KINDS) >= 256:
-                        _X86_KINDS.clear()
-                    _X86_KINDS[signature] = known
-                parsed[signature] = known
+                known = _identity(_fields(block), "x86_64")
+                if len(_X86_KINDS) >= 256:
+                    _X86_KINDS.clear()
+                _X86_KINDS[signature] = known
             identity = known
             last = (head, tail, identity)
         number = block[block.find(":") + 1 : first].strip()
