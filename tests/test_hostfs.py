@@ -101,5 +101,5 @@ def test_resolved_name_is_the_basename_of_the_real_path(tmp_path: Path) -> None:
     os.symlink("..", tmp_path / "dev" / "up")
     for name in ("subsystem", "chained", "dangling", "slash", "up", "absent"):
         path = str(tmp_path / "dev" / name)
-        assert HostFS.resolved_name(path) == os.path.basename(os.path.realpath(path)), name
-    assert HostFS.resolved_name(str(tmp_path / "dev" / "chained")) == "pci"
+        assert HostFS().resolved_name(path) == os.path.basename(os.path.realpath(path)), name
+    assert HostFS().resolved_name(str(tmp_path / "dev" / "chained")) == "pci"

@@ -16,11 +16,14 @@ real `/proc` and `/sys`.  The contract readers rely on:
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import os
 import re
 import stat
 import weakref
+from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 # Missing files and missing parents both mean "absent".
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
@@ -36,6 +39,7 @@ MAX_SYSFS_FILE = 64 << 10  # a sysfs attribute is one page; the cpulists of 8,19
 _open, _pread, _close, _fstat = os.open, os.pread, os.close, os.fstat
 _S_ISREG = stat.S_ISREG
 _CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16K buffers cost more.)
+R = TypeVar("R")
 _UNSIGNED = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() also takes "²"
 _SIGNED = re.compile(r"-?[0-9]{1,20}")
 
@@ -46,6 +50,25 @@ class ReadError(Exception):
     def __init__(self, message: str, errno: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno
+
+
+# What a reading asked of the host, one operation at a time (`HostFS.trace`): the kind
+# of operation, its whole path and what it gave.  `HostFS.redo` asks the same again.
+# (A `Dir` found absent is one DIR operation: what is asked in it is absent with it.)
+READ, LIST, EXISTS, IS_DIR, LINKS, RESOLVED, DIR = "read", "list", "exists", "is_dir", "links", "resolved", "dir"
+Op = tuple[str, str, object]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An operation's error, as a trace holds it: equal when the same error comes again."""
+
+    kind: str
+    message: str
+
+    @classmethod
+    def of(cls, err: BaseException) -> Failed:
+        return cls(type(err).__name__, str(err))
 
 
 class HostFS:
@@ -61,6 +84,21 @@ class HostFS:
         # With `keep`, up to that many kernel attribute files stay open between readings
         # and are read again in place (`KeptFiles`); 0 opens every file on every read.
         self.kept = KeptFiles(keep, self._sysfs_prefix, self._procfs_prefix) if keep > 0 else None
+        # While a list, every operation on the host below appends what it asked and got
+        # (a reading's `facts.ScrapeFacts` records and replays with it: `for_reading`).
+        self.trace: list[Op] | None = None
+
+    def for_reading(self) -> HostFS:
+        """This host's files for one reading: the same roots and kept files, and a
+        trace of its own."""
+        fs = copy.copy(self)
+        fs.trace = None
+        return fs
+
+    def redo(self, op: str, path: str) -> object:
+        """Ask the host again what a traced operation asked (`op` on `path`); what it
+        gives now, an error raising as it did."""
+        return _REDO[op](self, path)
 
     def close(self) -> None:
         """Close the files kept open (they are also closed when this is collected)."""
@@ -103,8 +141,17 @@ class HostFS:
         when it does not exist."""
         sysfs = path.startswith(self._sysfs_prefix)
         kept = self.kept
-        data = None if kept is None else kept.read(path, sysfs)
-        return _read_bytes(path, None, "", sysfs, kept) if data is None else data
+        try:
+            data = None if kept is None else kept.read(path, sysfs)
+            if data is None:
+                data = _read_bytes(path, None, "", sysfs, kept)
+        except ReadError as err:
+            if self.trace is not None:
+                self.trace.append((READ, path, Failed.of(err)))
+            raise
+        if self.trace is not None:
+            self.trace.append((READ, path, data))
+        return data
 
     def read_int(self, path: str, *, signed: bool = False) -> int | None:
         """The one decimal integer in `path` (a sysfs attribute such as ``1800000\\n``),
@@ -134,37 +181,86 @@ class HostFS:
     def directory(self, path: str) -> Dir:
         """`path` opened for reading files in it by their names; use it in a ``with``
         block, which closes it."""
-        return Dir(path, path.startswith(self._sysfs_prefix) or path == self.sysfs, self.kept)
+        return Dir(path, path.startswith(self._sysfs_prefix) or path == self.sysfs, self.kept, self)
 
-    @staticmethod
-    def exists(path: str) -> bool:
-        return os.path.exists(path)
+    def exists(self, path: str) -> bool:
+        there = os.path.exists(path)
+        if self.trace is not None:
+            self.trace.append((EXISTS, path, there))
+        return there
 
-    @staticmethod
-    def resolved_name(path: str) -> str:
-        """The last component of `path` with every symlink followed (sysfs links a
-        device to its subsystem: the name of that): ``basename(realpath(path))``, in
-        one readlink and one lstat where `path` links to a name that is no link
-        itself, as sysfs's links do (`os.path.realpath` costs an lstat per component
-        of every path it walks, ~0.1 ms on sysfs)."""
-        try:
-            target = os.readlink(path)
-        except OSError:
-            return os.path.basename(os.path.realpath(path))
-        name = os.path.basename(target)
-        if name in ("", ".", "..") or os.path.islink(os.path.join(os.path.dirname(path), target)):
-            return os.path.basename(os.path.realpath(path))
+    def is_dir(self, path: str) -> bool:
+        """Whether `path` is a directory (or a link to one)."""
+        found = os.path.isdir(path)
+        if self.trace is not None:
+            self.trace.append((IS_DIR, path, found))
+        return found
+
+    def resolved_name(self, path: str) -> str:
+        """The last component of `path` with every symlink followed (`_resolved_name`)."""
+        name = _resolved_name(path)
+        if self.trace is not None:
+            self.trace.append((RESOLVED, path, name))
         return name
 
-    @staticmethod
-    def listdir(path: str) -> list[str] | None:
+    def listdir(self, path: str) -> list[str] | None:
         """Sorted entries of a directory, or ``None`` when it does not exist."""
         try:
-            return sorted(os.listdir(path))
+            entries = sorted(os.listdir(path))
         except OSError as err:
-            if err.errno in _ABSENT:
-                return None
-            raise ReadError(f"{path}: {err.strerror or err}") from None
+            if err.errno not in _ABSENT:
+                error = ReadError(f"{path}: {err.strerror or err}")
+                if self.trace is not None:
+                    self.trace.append((LIST, path, Failed.of(error)))
+                raise error from None
+            entries = None
+        if self.trace is not None:
+            self.trace.append((LIST, path, None if entries is None else list(entries)))
+        return entries
+
+
+_REDO: dict[str, Callable[[HostFS, str], object]] = {
+    READ: HostFS.read_bytes,
+    LIST: HostFS.listdir,
+    EXISTS: HostFS.exists,
+    IS_DIR: HostFS.is_dir,
+    LINKS: lambda _, path: _links(path),
+    RESOLVED: HostFS.resolved_name,
+    DIR: lambda _, path: _dir_absent(path),
+}
+
+
+def _resolved_name(path: str) -> str:
+    """The last component of `path` with every symlink followed (sysfs links a device to
+    its subsystem: the name of that): ``basename(realpath(path))``, in one readlink and
+    one lstat where `path` links to a name that is no link itself, as sysfs's links do
+    (`os.path.realpath` costs an lstat per component of every path it walks, ~0.1 ms on
+    sysfs)."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return os.path.basename(os.path.realpath(path))
+    name = os.path.basename(target)
+    if name in ("", ".", "..") or os.path.islink(os.path.join(os.path.dirname(path), target)):
+        return os.path.basename(os.path.realpath(path))
+    return name
+
+
+def _dir_absent(path: str) -> bool:
+    """Whether the directory `path` is absent, as `Dir` finds it."""
+    try:
+        _close(_open(path, _DIR_FLAGS))
+    except OSError as err:
+        return err.errno in _ABSENT
+    return False
+
+
+def _links(path: str) -> int | None:
+    """The link count of `path`, or ``None`` when it cannot be had."""
+    try:
+        return os.stat(path).st_nlink
+    except OSError:
+        return None
 
 
 class Dir:
@@ -180,13 +276,14 @@ class Dir:
     caps, errors naming the file, the files kept open (`KeptFiles`) read in place.
     """
 
-    __slots__ = ("_error", "_fd", "_kept", "_opened", "_prefix", "_sysfs", "path")
+    __slots__ = ("_error", "_fd", "_fs", "_kept", "_opened", "_prefix", "_sysfs", "path")
 
-    def __init__(self, path: str, sysfs: bool, kept: KeptFiles | None = None) -> None:
+    def __init__(self, path: str, sysfs: bool, kept: KeptFiles | None = None, fs: HostFS | None = None) -> None:
         self.path = path
         self._prefix = path.rstrip("/") + "/"
         self._sysfs = sysfs
         self._kept = kept
+        self._fs = fs  # whose trace records what is read here
         self._fd: int | None = None
         self._error: OSError | None = None
         self._opened = False
@@ -200,6 +297,8 @@ class Dir:
             except OSError as err:
                 if err.errno not in _ABSENT:
                     self._error = err
+                elif self._fs is not None and self._fs.trace is not None:
+                    self._fs.trace.append((DIR, self.path, True))  # and nothing asked in it
         return self._fd
 
     def __enter__(self) -> Dir:
@@ -224,27 +323,38 @@ class Dir:
 
     def read_bytes(self, name: str) -> bytes | None:
         """As `HostFS.read_bytes`, for the file `name` in this directory."""
-        kept = self._kept
-        if kept is not None and (data := kept.read(self._prefix + name, self._sysfs)) is not None:
-            return data
-        fd = self._fd if self._opened else self._open()
-        if fd is None:
-            self._refuse(name)
-            return None
-        return _read_bytes(name, fd, self._prefix, self._sysfs, kept)
+        try:
+            kept = self._kept
+            if kept is None or (data := kept.read(self._prefix + name, self._sysfs)) is None:
+                fd = self._fd if self._opened else self._open()
+                if fd is None:
+                    self._refuse(name)  # raises, unless the directory is absent: so is the file
+                    return None
+                data = _read_bytes(name, fd, self._prefix, self._sysfs, kept)
+        except ReadError as err:
+            self._record(name, Failed.of(err))
+            raise
+        if self._fs is not None and self._fs.trace is not None:
+            self._fs.trace.append((READ, self._prefix + name, data))
+        return data
 
     def read(self, name: str, errors: str = "strict") -> str | None:
         """As `HostFS.read`, for the file `name` in this directory."""
         # The hot path of a big host's scrape (a 1,024-CPU host reads ~8,000 files
         # here): one call down to the system calls, the plain case decoded in line.
-        kept = self._kept
-        data = None if kept is None else kept.read(self._prefix + name, self._sysfs)
-        if data is None:
-            fd = self._fd if self._opened else self._open()
-            if fd is None:
-                self._refuse(name)
-                return None
-            data = _read_bytes(name, fd, self._prefix, self._sysfs, kept)
+        try:
+            kept = self._kept
+            if kept is None or (data := kept.read(self._prefix + name, self._sysfs)) is None:
+                fd = self._fd if self._opened else self._open()
+                if fd is None:
+                    self._refuse(name)  # raises, unless the directory is absent: so is the file
+                    return None
+                data = _read_bytes(name, fd, self._prefix, self._sysfs, kept)
+        except ReadError as err:
+            self._record(name, Failed.of(err))
+            raise
+        if self._fs is not None and self._fs.trace is not None:
+            self._fs.trace.append((READ, self._prefix + name, data))
         if data is None or b"\x00" in data:
             return _text(data, self._prefix, name, errors)
         try:
@@ -266,30 +376,47 @@ class Dir:
         """Whether `name` is there in this directory (one stat relative to it)."""
         fd = self._open()
         if fd is None:
-            return False
+            return self._record(name, False, EXISTS)
+        there = True
         try:
             os.stat(name, dir_fd=fd)
         except OSError:
-            return False
-        return True
+            there = False
+        return self._record(name, there, EXISTS)
+
+    def is_dir(self, name: str) -> bool:
+        """Whether `name` in this directory is a directory (or a link to one)."""
+        fd = self._open()
+        found = False
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                found = stat.S_ISDIR(os.stat(name, dir_fd=fd).st_mode)
+        return self._record(name, found, IS_DIR)
 
     def links(self, name: str) -> int | None:
         """The link count of `name` in this directory (one stat relative to it; a
         directory's is 2 + its subdirectories on sysfs), or ``None`` when it cannot be
         had."""
         fd = self._open()
-        if fd is None:
-            return None
-        try:
-            return os.stat(name, dir_fd=fd).st_nlink
-        except OSError:
-            return None
+        count = None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                count = os.stat(name, dir_fd=fd).st_nlink
+        return self._record(name, count, LINKS)
+
+    def _record(self, name: str, result: R, op: str = READ) -> R:
+        """`result` of `op` on `name`, recorded in the trace, if one is kept; in an absent
+        directory nothing is (its DIR operation stands for all)."""
+        fs = self._fs
+        if fs is not None and fs.trace is not None and not (self._opened and self._fd is None and self._error is None):
+            fs.trace.append((op, self._prefix + name, result))
+        return result
 
     def _refuse(self, name: str) -> None:
         """A file in a directory that could not be opened fails as opening it by its
         whole path would have (it is absent with an absent directory)."""
-        if self._error is not None:
-            err = self._error
+        err = self._error
+        if err is not None:
             raise ReadError(f"{self._prefix}{name}: {err.strerror or err}", err.errno)
 
 

@@ -3,7 +3,6 @@ them (/sys/devices/system/cpu/cpu*/cache/index*)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -196,7 +195,7 @@ def _sparc_caches(cpu_dir: Dir, cpus: list[int]) -> list[CacheSummary]:
     be cpu0).  Which CPUs share one, the kernel does not say: no instance count, and
     the size is one instance's."""
     for cpu in cpus:
-        if not os.path.isdir(cpu_dir.where(f"cpu{cpu}")):
+        if not cpu_dir.is_dir(f"cpu{cpu}"):
             continue
         out = []
         for name, level, ctype in _SPARC_CACHES:
