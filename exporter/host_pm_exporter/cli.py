@@ -19,6 +19,7 @@ from host_pm_exporter.collectors.base import Collector
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import PROBES, pmutils
 from host_pm_exporter.reading import SnapshotConfig
+from host_pm_exporter.replay import Memory
 from host_pm_exporter.views.table import VIEWS, View
 from host_pm_exporter.web import Limits
 
@@ -341,6 +342,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             probe_timeout=args.probe_timeout,
             pm_is_supported=args.pm_is_supported,
             timeout=args.scrape_timeout,
+            memory=Memory(),
         ),
         exporter_metrics=args.exporter_metrics,
         log_level=args.log_level,

@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
-from host_pm_exporter.hostfs import HostFS, ReadError
+from host_pm_exporter.hostfs import Failed, HostFS, Op, ReadError
 from host_pm_exporter.logs import Failures, Once
 from host_pm_exporter.probes import ProbeResult
 from host_pm_exporter.readers import ParseError, parse_file, read_word
@@ -37,6 +37,7 @@ from host_pm_exporter.readers.power import (
     read_sleep_files,
 )
 from host_pm_exporter.readers.topology import CpuSets, Groups, read_core_types, read_cpu_sets, read_groups
+from host_pm_exporter.replay import FACT, Made, Memory, answers_again
 
 if TYPE_CHECKING:  # the CPU map and its decoder load on the first capabilities view only
     from host_pm_exporter.cpumap.cpuid import Leaves
@@ -56,22 +57,66 @@ class ScrapeFacts:
     Each shared fact is read and remembered on its own, its error included: a broken
     fact fails exactly the collectors that need it, with the same message for each,
     and no other.  The ``*_or_none`` forms serve collectors that do without the fact.
+
+    With a `Memory`, facts whose every input the host answers as before are taken
+    from it rather than made again (`replay`); each shared fact's key is the name of
+    the method that gives it.
     """
 
-    def __init__(self, fs: HostFS) -> None:
-        self.fs = fs
+    def __init__(self, fs: HostFS, memory: Memory | None = None) -> None:
+        self.memory = memory
+        self.fs = fs if memory is None else fs.for_reading()  # with a trace of this reading's own
         self._memo: dict[str, tuple[Any, BaseException | None]] = {}
 
     def _once(self, key: str, fn: Callable[[], T]) -> T:
-        if key not in self._memo:
+        memo = self._memo
+        if key not in memo:
             try:
-                self._memo[key] = (fn(), None)
+                memo[key] = (fn() if self.memory is None else self.remembered((FACT, key), fn), None)
             except BAD_INPUT as err:
-                self._memo[key] = (None, err)
-        value, error = self._memo[key]
+                memo[key] = (None, err)
+        value, error = memo[key]
+        trace = self.fs.trace
+        if trace is not None:  # a fact taken is an input of whatever is being made
+            trace.append((FACT, key, value if error is None else Failed.of(error)))
         if error is not None:
             raise error
         return value  # type: ignore[no-any-return]
+
+    def remembered(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()``, or what it made last time when the host answers every question
+        it then asked as it did (`replay`); a clean run's facts are kept for the next."""
+        memory = self.memory
+        if memory is None:
+            return make()
+        made = memory.get(key)
+        if made is not None and answers_again(made.trace, self.fs, self._fact, BAD_INPUT):
+            memory.replayed += 1
+            return made.value  # type: ignore[return-value]
+        memory.remade += 1
+        counts = tally.get()
+        token = tally.set({}) if counts is None else None
+        given_up = sum((counts or {}).values())
+        fs = self.fs
+        outer = fs.trace
+        trace: list[Op] = []
+        fs.trace = trace
+        try:
+            value = make()
+        finally:
+            fs.trace = outer
+            if token is not None:
+                clean = not tally.get()
+                tally.reset(token)
+            else:
+                clean = sum((counts or {}).values()) == given_up
+        if clean:
+            memory.put(key, Made(tuple(trace), value))
+        return value
+
+    def _fact(self, key: str) -> object:
+        """The shared fact `key` (a method's name) for this reading."""
+        return getattr(self, key)()
 
     def machine(self) -> str | None:
         """The running kernel's machine name (``uname -m`` of the host read)."""
@@ -299,13 +344,15 @@ HOST_DETAILS = host_details()
 failures = Failures(log, "collector failed", "collector", limit=512)
 
 
-def gather(name: str, facts: ScrapeFacts, reader: Callable[[ScrapeFacts], T]) -> Section[T]:
-    """Run one reader; a read or parse failure becomes the section's error."""
+def gather(name: str, facts: ScrapeFacts, reader: Callable[[ScrapeFacts], T], remember: bool = False) -> Section[T]:
+    """Run one reader; a read or parse failure becomes the section's error.  With
+    `remember`, the facts are made again only when an input has changed
+    (`ScrapeFacts.remembered`)."""
     start = time.perf_counter()
     given_up: dict[str, int] = {}
     token = tally.set(given_up)  # the facts given up inside, by reason (readers.giveup)
     try:
-        data: T | None = reader(facts)
+        data: T | None = facts.remembered(name, lambda: reader(facts)) if remember else reader(facts)
         error = None
     except BAD_INPUT as err:
         data, error = None, str(err)

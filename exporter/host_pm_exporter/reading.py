@@ -20,6 +20,7 @@ from host_pm_exporter.facts import BAD_INPUT, Gatherer, HostSnapshot, ScrapeFact
 from host_pm_exporter.hostfs import HostFS
 from host_pm_exporter.probes import ProbeResult, kernel, logind, pmutils
 from host_pm_exporter.probes import failures as probe_failures
+from host_pm_exporter.replay import Memory
 from host_pm_exporter.workers import Workers
 
 log = logging.getLogger("host_pm_exporter.reading")
@@ -33,6 +34,7 @@ class SnapshotConfig:
     probe_timeout: float = 2.0
     pm_is_supported: str = pmutils.DEFAULT_PATH
     timeout: float = 9.0  # the host's files must be read within this; a collector past it reports 0
+    memory: Memory | None = None  # with one, facts are made again only when their inputs changed (`replay`)
 
 
 class Watchdog:
@@ -105,7 +107,9 @@ class _FileReading:
         self.kernel = _kernel_probe(self.facts)
 
     def _gather(self, collector: Gatherer) -> None:
-        section = gather(collector.name, self.facts, collector.gather)
+        # a collector's facts come only from the host's files (a view's extras may read more)
+        remember = getattr(collector, "remembered", False)
+        section = gather(collector.name, self.facts, collector.gather, remember)
         with self._lock:
             if not self.abandoned:
                 self.sections[collector.name] = section
@@ -147,7 +151,7 @@ class Reading:
         self.config = config
         self.started = time.monotonic()
         self._probes = _start_probes(config)
-        self._reading = _FileReading(config, ScrapeFacts(config.fs), watchdog)
+        self._reading = _FileReading(config, ScrapeFacts(config.fs, config.memory), watchdog)
         # released when the files are read: the cheapest wait there is for one thread
         # on another (`files_read`); the future serves the event loop
         self._files_read = threading.Lock()

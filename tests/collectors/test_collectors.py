@@ -111,6 +111,7 @@ def test_mypy_rejects_a_renderer_that_takes_other_facts(tmp_path: Path) -> None:
 FLOORS = [
     "",
     "hostfs",
+    "replay",  # facts made again only when what the host answers has changed
     "logs",
     "workers",
     "families",

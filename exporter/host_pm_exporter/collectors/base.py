@@ -35,6 +35,9 @@ class Collector(Generic[T]):
     default: bool = True
     flags: AddFlags | None = None
     configure: Callable[[argparse.Namespace], Callable[[T], Iterable[Family]]] | None = None
+    # `gather` asks the host only through `HostFS` and the shared facts, so its facts
+    # may be taken again while those answer the same (`replay`)
+    remembered: bool = True
 
     def with_flags(self, args: argparse.Namespace) -> Collector[T]:
         """This collector shaped by its own parsed flags."""

@@ -1,0 +1,79 @@
+"""Facts made again only when what they were made from has changed.
+
+A collector's facts (and each fact collectors share) are a function of what it asked
+the host, through `HostFS`, and of the shared facts it took: the same answers, in the
+same order, make the same facts.  So a reading records each one's questions and answers
+(its trace: `HostFS.trace`, and the shared facts taken), and the next reading asks the
+host every one of those questions again, afresh: when every answer is equal to the one
+recorded, the facts made from them last time are the facts this reading would make, and
+are taken as they are; at the first answer that differs, the facts are made anew from
+the host, as if nothing had been kept.  Every scrape still reads every file it reads;
+what is saved is the parsing of what has not changed (most of a scrape's Python on a
+host at rest).
+
+Kept only for a run that was clean: no error and no fact given up (those are reported
+by every scrape that meets them, so they are made again each time).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Callable
+
+from host_pm_exporter.hostfs import READ, Failed, HostFS, Op
+
+FACT = "fact"  # a trace's operation for a shared fact taken (`facts.ScrapeFacts`)
+
+
+@dataclass(frozen=True)
+class Made:
+    """Facts, and the trace of what they were made from."""
+
+    trace: tuple[Op, ...]
+    value: object
+
+
+class Memory:
+    """The last clean facts of each collector and shared fact, by key, with their traces:
+    one per server (readings of any set of collectors share it), at most `cap` keys."""
+
+    def __init__(self, cap: int = 512) -> None:
+        self.cap = cap
+        self._made: dict[Hashable, Made] = {}
+        self._lock = threading.Lock()
+        self.replayed = 0  # facts taken again because every answer was the same
+        self.remade = 0  # facts made anew: a first reading, or an answer that changed
+
+    def get(self, key: Hashable) -> Made | None:
+        return self._made.get(key)
+
+    def put(self, key: Hashable, made: Made) -> None:
+        with self._lock:
+            if key in self._made or len(self._made) < self.cap:
+                self._made[key] = made
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+
+def answers_again(
+    trace: tuple[Op, ...], fs: HostFS, fact: Callable[[str], object], errors: tuple[type[Exception], ...]
+) -> bool:
+    """Whether the host answers every question of `trace` as it did: each asked again,
+    in order (`HostFS.redo`; a shared fact through `fact`), stopping at the first answer
+    that differs.  Nothing asked here is recorded in `fs`'s own trace."""
+    outer, fs.trace = fs.trace, None
+    read = fs.read_bytes
+    try:
+        for op, arg, was in trace:
+            try:
+                now = read(arg) if op == READ else fact(arg) if op == FACT else fs.redo(op, arg)
+            except errors as err:
+                now = Failed.of(err)
+            if now is not was and now != was:
+                return False
+        return True
+    finally:
+        fs.trace = outer

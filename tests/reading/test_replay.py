@@ -1,0 +1,271 @@
+"""Facts taken again only while the host answers every question as before (`replay`):
+a reading with a Memory always gives what a reading without one gives, whatever
+changed in between; what is taken again is what nothing changed under."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host_pm_exporter import reading
+from host_pm_exporter.cli import parse_config
+from host_pm_exporter.facts import ScrapeFacts
+from host_pm_exporter.hostfs import DIR, EXISTS, IS_DIR, LINKS, LIST, READ, Failed, HostFS
+from host_pm_exporter.reading import SnapshotConfig, Watchdog
+from host_pm_exporter.replay import Made, Memory
+from tests.conftest import fixture_args
+
+# Hand-written captures and generated trees of several kinds (x86 laptop and servers,
+# s390, a first CPU that is not cpu0, caches that differ by kind, no core maps), small
+# enough to spoil every file of each in turn.
+HOSTS = (
+    "laptop-s2idle",
+    "server-s3",
+    "lockdown",
+    "vm-cloud",
+    "k-first-cpu-not-zero",
+    "k-asymmetric-caches",
+    "k-thread-siblings-only",
+    "s390x-z15",
+)
+
+Result = tuple[dict[str, Any], Any]
+
+
+def configs(root: Path) -> tuple[SnapshotConfig, SnapshotConfig]:
+    """The exporter's own reading config for the tree (with its Memory), and the same
+    without one."""
+    config = parse_config([*fixture_args(root), "--pm.probes=kernel", "--collector.vulnerabilities"]).snapshot
+    assert config.memory is not None
+    return config, replace(config, memory=None)
+
+
+def read(config: SnapshotConfig) -> Result:
+    """One reading: each collector's facts, error and facts given up, and the kernel
+    probe's answers (durations left out: they differ every time)."""
+    files = reading._FileReading(config, ScrapeFacts(config.fs, config.memory), Watchdog())
+    files.run()
+    sections = {name: (s.data, s.error, s.given_up) for name, s in files.sections.items()}
+    kernel = files.kernel
+    assert kernel is not None
+    return sections, (kernel.answers, kernel.raw, kernel.error)
+
+
+def traces(memory: Memory) -> Iterator[tuple[str, str, object]]:
+    made: list[Made] = list(memory._made.values())
+    for entry in made:
+        yield from entry.trace
+
+
+def changed(text: bytes) -> bytes:
+    """`text` changed as the kernel could have changed it: its last digit stepped, else
+    its words in another order, else a value where there was none."""
+    digits = list(re.finditer(rb"[0-9]", text))
+    if digits:
+        at = digits[-1].start()
+        return text[:at] + str((int(text[at : at + 1]) + 1) % 10).encode() + text[at + 1 :]
+    words = text.split()
+    if len(words) > 1:
+        return b" ".join(reversed(words)) + b"\n"
+    return b"1\n" if not text.strip() else text + b"x"
+
+
+def next_sibling(directory: Path) -> tuple[Path, Path] | None:
+    """A numbered entry of `directory` and the name one past the highest number of its
+    kind (``cpu3`` -> ``cpu4``), for a copy that looks like another instance."""
+    numbered = [
+        (m.group(1), int(m.group(2)), e) for e in directory.iterdir() if (m := re.fullmatch(r"(\D+)(\d+)", e.name))
+    ]
+    if not numbered:
+        return None
+    stem, _, source = max(numbered, key=lambda n: n[1])
+    top = max(n for s, n, _ in numbered if s == stem)
+    return source, directory / f"{stem}{top + 1}"
+
+
+Undo = Callable[[], object]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def spoilers(root: Path, memory: Memory) -> Iterator[tuple[str, Callable[[], Undo]]]:
+    """Every way this test changes the tree, one at a time, each undone after: each
+    file's content changed and the file removed, a new instance beside each directory's
+    numbered entries, and each path a reading found absent made present."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in filenames:
+            path = here / name
+            if path.is_symlink():
+                continue
+
+            def change(path: Path = path) -> Undo:
+                was = path.read_bytes()
+                path.write_bytes(changed(was))
+                return lambda: path.write_bytes(was)
+
+            def remove(path: Path = path) -> Undo:
+                was = path.read_bytes()
+                path.unlink()
+                return lambda: path.write_bytes(was)
+
+            yield f"change {path}", change
+            yield f"remove {path}", remove
+        sibling = next_sibling(here) if dirnames or filenames else None
+        if sibling is not None:
+            source, target = sibling
+
+            def add(source: Path = source, target: Path = target) -> Undo:
+                if source.is_dir() and not source.is_symlink():
+                    shutil.copytree(source, target, symlinks=True)
+                else:
+                    shutil.copy(source, target, follow_symlinks=False)
+                return lambda: _remove(target)
+
+            yield f"add {target}", add
+    absent = {
+        (op, arg)
+        for op, arg, result in traces(memory)
+        if arg.startswith(str(root) + "/")
+        and (
+            (op == READ and result is None)
+            or (op in (EXISTS, IS_DIR) and result is False)
+            or (op in (LIST, LINKS) and result is None)
+            or op == DIR
+        )
+    }
+    for op, arg in sorted(absent):
+        path = Path(arg)
+
+        def make(path: Path = path, directory: bool = op in (DIR, IS_DIR, LIST, LINKS)) -> Undo:
+            top = path
+            while not top.parent.exists():
+                top = top.parent
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if directory:
+                path.mkdir()
+                (path / "online").write_text("1\n")
+            else:
+                path.write_text("1\n")
+            return lambda: _remove(top)
+
+        yield f"make {op} {path}", make
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_a_reading_that_remembers_gives_what_a_fresh_one_gives_whatever_changed(
+    host: str, host_copy: Callable[[str], Path]
+) -> None:
+    root = host_copy(host)
+    remembering, fresh = configs(root)
+    memory = remembering.memory
+    assert memory is not None
+    first = read(remembering)
+    assert first == read(fresh)
+    spoilt = 0
+    for what, spoil in list(spoilers(root, memory)):
+        before = memory.replayed
+        assert read(remembering) == first, f"the tree unchanged, before: {what}"
+        assert memory.replayed > before  # the unchanged tree is taken again, not made anew
+        undo = spoil()
+        assert read(remembering) == read(fresh), what
+        undo()
+        spoilt += 1
+    assert spoilt > 40
+
+
+def test_every_file_a_reading_opens_or_lists_is_a_question_it_recorded(host_copy: Callable[[str], Path]) -> None:
+    """The readers ask the host only through HostFS (what Python itself sees opened or
+    listed, by its audit events, during a reading)."""
+    root = host_copy("laptop-s2idle")
+    remembering, _ = configs(root)
+    seen: list[str] = []
+    recording = [True]
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if recording and event in ("open", "os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
+            seen.append(os.fsdecode(args[0]))
+
+    sys.addaudithook(hook)  # it cannot be removed: it records only during this reading
+    try:
+        read(remembering)
+    finally:
+        recording.clear()
+    done = list(seen)
+    assert remembering.memory is not None
+    asked = {arg for _, arg, _ in traces(remembering.memory)}
+    under = [p for p in done if p.startswith(str(root)) or not p.startswith("/")]
+    assert len(under) > 50
+    for path in under:
+        if path.startswith("/"):
+            assert path in asked or any(a.startswith(path.rstrip("/") + "/") for a in asked), path
+        else:  # a name opened relative to a directory
+            assert any(a.endswith("/" + path) for a in asked), path
+
+
+def test_facts_given_up_and_failed_collectors_are_reported_by_every_reading(host_copy: Callable[[str], Path]) -> None:
+    root = host_copy("k-odd-values")
+    remembering, fresh = configs(root)
+    first = read(remembering)
+    given_up = {name: g for name, (_, _, g) in first[0].items() if g}
+    assert given_up  # the tree's odd values cost facts
+    for _ in range(3):
+        assert read(remembering) == first == read(fresh)
+    cpuinfo = root / "proc" / "cpuinfo"
+    cpuinfo.unlink()
+    cpuinfo.mkdir()  # not a file: the cpu collector cannot read its core fact
+    failed = read(remembering)
+    assert failed == read(fresh)
+    assert failed[0]["cpu"][1] == f"{cpuinfo}: not a regular file"
+    assert read(remembering) == failed
+
+
+def test_the_host_is_asked_again_every_reading(tmp_path: Path, host_copy: Callable[[str], Path]) -> None:
+    """Taking facts again costs the parsing, never the reading: every file read the
+    first time is read again every time."""
+    root = host_copy("laptop-s2idle")
+    remembering, _ = configs(root)
+    read(remembering)
+    fs = remembering.fs
+    reads: list[str] = []
+    real = HostFS.read_bytes
+
+    def counted(self: HostFS, path: str) -> bytes | None:
+        reads.append(path)
+        return real(self, path)
+
+    assert remembering.memory is not None
+    recorded = {arg for op, arg, result in traces(remembering.memory) if op == READ}
+    HostFS.read_bytes = counted  # type: ignore[method-assign]
+    try:
+        before = remembering.memory.replayed
+        read(remembering)
+        assert remembering.memory.replayed > before
+    finally:
+        HostFS.read_bytes = real  # type: ignore[method-assign]
+    assert fs is remembering.fs
+    assert recorded <= set(reads)
+
+
+def test_a_trace_records_failures_as_equal_when_they_come_again(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    fs = HostFS(sysfs=str(tmp_path)).for_reading()
+    fs.trace = []
+    with pytest.raises(Exception, match="not a regular file"):
+        fs.read(str(tmp_path / "dir"))
+    assert fs.trace == [(READ, str(tmp_path / "dir"), Failed("ReadError", f"{tmp_path / 'dir'}: not a regular file"))]
+    with pytest.raises(Exception, match="not a regular file"):
+        fs.redo(READ, str(tmp_path / "dir"))
