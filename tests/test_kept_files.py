@@ -66,6 +66,7 @@ def test_a_swap_file_switched_on_shows_through_the_kept_proc_swaps(tmp_path: Pat
     assert before is not None
     assert fs.kept is not None
     assert fs.kept.kept("/proc/swaps") is not None
+    was = before.encode()
     swap = tmp_path / "swap"
     swap.write_bytes(bytes(1 << 20))
     swap.chmod(0o600)
@@ -73,15 +74,40 @@ def test_a_swap_file_switched_on_shows_through_the_kept_proc_swaps(tmp_path: Pat
     on = subprocess.run([swapon, str(swap)], check=False, capture_output=True, text=True)
     need(on.returncode == 0, f"swapon of a swap file on {tmp_path}: {on.stderr.strip()}")
     try:
+        # a reading that asks whether /proc/swaps still reads as it did is told no
+        assert not fs.read_same([("/proc/swaps", was)])
         during = fs.read("/proc/swaps")
         assert during is not None
         assert str(swap) in during, during
+        assert fs.read_same([("/proc/swaps", during.encode())])
     finally:
         subprocess.run([swapoff, str(swap)], check=True)
+    assert not fs.read_same([("/proc/swaps", during.encode())])
     after = fs.read("/proc/swaps")
     assert after is not None
     assert str(swap) not in after
     assert fs.kept.kept("/proc/swaps") is not None, "one descriptor all along"
+    fs.close()
+
+
+def test_a_long_seq_file_is_compared_whole_in_place() -> None:
+    """/proc/kallsyms: megabytes of records, the same while no module loads; read again
+    in place, it reads the same, and a byte more or less is not the same."""
+    need_root()  # the addresses are zero for others, which is as stable
+    fs = HostFS(keep=8)
+    was = fs.read_bytes("/proc/kallsyms")
+    assert was is not None
+    assert len(was) > 64 << 10
+    assert fs.kept is not None
+    assert "/proc/kallsyms" in fs.kept
+    assert fs.read_same([("/proc/kallsyms", was)])
+    assert not fs.read_same([("/proc/kallsyms", was + b"x")])
+    assert not fs.read_same([("/proc/kallsyms", was[:-1])])
+    assert fs.read_same([("/proc/kallsyms", was)])
+    assert "/proc/kallsyms" in fs.kept
+    unkept = HostFS()  # the same, opened afresh
+    assert unkept.read_same([("/proc/kallsyms", was)])
+    assert not unkept.read_same([("/proc/kallsyms", was[: len(was) // 2])])
     fs.close()
 
 

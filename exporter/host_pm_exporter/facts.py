@@ -90,7 +90,7 @@ class ScrapeFacts:
         if memory is None:
             return make()
         made = memory.get(key)
-        if made is not None and answers_again(made.trace, self.fs, self._fact, BAD_INPUT):
+        if made is not None and answers_again(made, self.fs, self._fact, BAD_INPUT):
             memory.replayed += 1
             return made.value  # type: ignore[return-value]
         memory.remade += 1
@@ -111,7 +111,7 @@ class ScrapeFacts:
             else:
                 clean = sum((counts or {}).values()) == given_up
         if clean:
-            memory.put(key, Made(tuple(trace), value))
+            memory.put(key, Made.of(trace, value))
         return value
 
     def _fact(self, key: str) -> object:

@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -99,6 +100,35 @@ class HostFS:
         """Ask the host again what a traced operation asked (`op` on `path`); what it
         gives now, an error raising as it did."""
         return _REDO[op](self, path)
+
+    def read_same(self, reads: Sequence[tuple[str, object]]) -> bool:
+        """Whether every file of `reads` reads now what it read then (its bytes, or
+        ``None`` where absent), asked in order, up to the first that does not: what
+        `read_bytes` would answer, compared in one loop.  A kept file is read in place;
+        another is opened, read and closed.  A file that answered bytes is not
+        fstat'ed first: whatever else than a regular file now stands at its path
+        cannot read the same non-empty bytes (a FIFO, socket or directory fails the
+        read, a device gives a whole page or nothing), and is then asked through
+        `read_bytes`, which refuses it as always; so is every case this loop cannot
+        settle (absent, an error, a kept file gone, a seq file read short)."""
+        kept = self.kept
+        sysfs = self._sysfs_prefix
+        for path, was in reads:
+            same = None
+            if type(was) is bytes:
+                one = path.startswith(sysfs)  # a sysfs attribute comes whole in one read
+                if kept is not None and path in kept:
+                    same = kept.reads(path, was, one)
+                elif was:
+                    same = _file_reads(path, was, one)
+            if same is None:
+                try:
+                    same = self.read_bytes(path) == was
+                except ReadError as err:
+                    same = Failed.of(err) == was
+            if not same:
+                return False
+        return True
 
     def close(self) -> None:
         """Close the files kept open (they are also closed when this is collected)."""
@@ -463,6 +493,9 @@ class KeptFiles:
     def __len__(self) -> int:
         return len(self._fds)
 
+    def __contains__(self, path: str) -> bool:
+        return path in self._fds
+
     def read(self, path: str, sysfs: bool) -> bytes | None:
         """The bytes of the kept file `path`, or ``None`` when it is not kept (or its
         descriptor no longer reads: it is then closed, for the caller to open `path`)."""
@@ -476,6 +509,17 @@ class KeptFiles:
             return None
         self.give(path, fd)
         return data
+
+    def reads(self, path: str, was: bytes, one: bool) -> bool | None:
+        """Whether the kept file `path` reads `was` (`_reads`); ``None`` when that cannot
+        be told in place: the descriptor is then closed, for the caller to open `path`."""
+        fd = self._fds.pop(path)
+        same = _reads(fd, was, one)
+        if same is None:
+            _close(fd)
+        else:
+            self.give(path, fd)
+        return same
 
     def give(self, path: str, fd: int) -> None:
         """Keep `fd`, open on `path`, if there is room (and no other is kept for it)."""
@@ -554,6 +598,36 @@ def _pread_all(fd: int, sysfs: bool, prefix: str, path: str) -> bytes:
         if size > cap:
             raise ReadError(f"{prefix}{path}: larger than {cap >> 10} KiB: not a kernel file")
     return b"".join(chunks)
+
+
+def _reads(fd: int, was: bytes, one: bool) -> bool | None:
+    """Whether the open file `fd` reads `was`, as `_pread_all` reads it (`one`: a sysfs
+    attribute, whole in one read); ``None`` when one or two reads cannot tell."""
+    try:
+        if len(was) < _CHUNK:
+            data = _pread(fd, _CHUNK, 0)
+            if len(data) >= _CHUNK:
+                return None
+            # a seq file may stop short of a record that did not fit: the end is where
+            # a read gives nothing
+            return data == was if one or (data and not _pread(fd, _CHUNK, len(data))) else None
+        if _pread(fd, len(was) + 1, 0) != was:
+            return None  # changed, or a seq file stopping short at a record: read it whole
+        return not _pread(fd, _CHUNK, len(was))  # and nothing after it
+    except OSError:
+        return None
+
+
+def _file_reads(path: str, was: bytes, one: bool) -> bool | None:
+    """`_reads` of the file `path` opened afresh (``None`` where it cannot be opened)."""
+    try:
+        fd = _open(path, _FLAGS)
+    except OSError:
+        return None
+    try:
+        return _reads(fd, was, one)
+    finally:
+        _close(fd)
 
 
 def _read_bytes(path: str, dir_fd: int | None, prefix: str, sysfs: bool, kept: KeptFiles | None = None) -> bytes | None:

@@ -28,11 +28,38 @@ FACT = "fact"  # a trace's operation for a shared fact taken (`facts.ScrapeFacts
 
 
 @dataclass(frozen=True)
+class Reads:
+    """A run of file reads of a trace, asked again as one step (`HostFS.read_same`)."""
+
+    files: tuple[tuple[str, object], ...]
+
+
+Step = Op | Reads  # a trace as it is asked again
+
+
+@dataclass(frozen=True)
 class Made:
     """Facts, and the trace of what they were made from."""
 
     trace: tuple[Op, ...]
     value: object
+    steps: tuple[Step, ...] = ()
+
+    @classmethod
+    def of(cls, trace: list[Op], value: object) -> Made:
+        steps: list[Step] = []
+        reads: list[tuple[str, object]] = []
+        for op, arg, was in trace:
+            if op == READ:
+                reads.append((arg, was))
+                continue
+            if reads:
+                steps.append(Reads(tuple(reads)))
+                reads = []
+            steps.append((op, arg, was))
+        if reads:
+            steps.append(Reads(tuple(reads)))
+        return cls(tuple(trace), value, tuple(steps))
 
 
 class Memory:
@@ -59,17 +86,22 @@ class Memory:
 
 
 def answers_again(
-    trace: tuple[Op, ...], fs: HostFS, fact: Callable[[str], object], errors: tuple[type[Exception], ...]
+    made: Made, fs: HostFS, fact: Callable[[str], object], errors: tuple[type[Exception], ...]
 ) -> bool:
-    """Whether the host answers every question of `trace` as it did: each asked again,
-    in order (`HostFS.redo`; a shared fact through `fact`), stopping at the first answer
-    that differs.  Nothing asked here is recorded in `fs`'s own trace."""
+    """Whether the host answers every question of `made`'s trace as it did: each asked
+    again, in order (runs of reads by `HostFS.read_same`, other questions by
+    `HostFS.redo`, a shared fact through `fact`), stopping at the first answer that
+    differs.  Nothing asked here is recorded in `fs`'s own trace."""
     outer, fs.trace = fs.trace, None
-    read = fs.read_bytes
     try:
-        for op, arg, was in trace:
+        for step in made.steps:
+            if isinstance(step, Reads):
+                if not fs.read_same(step.files):
+                    return False
+                continue
+            op, arg, was = step
             try:
-                now = read(arg) if op == READ else fact(arg) if op == FACT else fs.redo(op, arg)
+                now = fact(arg) if op == FACT else fs.redo(op, arg)
             except errors as err:
                 now = Failed.of(err)
             if now is not was and now != was:

@@ -4,6 +4,8 @@ changed in between; what is taken again is what nothing changed under."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import shutil
@@ -103,8 +105,9 @@ def _remove(path: Path) -> None:
 
 def spoilers(root: Path, memory: Memory) -> Iterator[tuple[str, Callable[[], Undo]]]:
     """Every way this test changes the tree, one at a time, each undone after: each
-    file's content changed and the file removed, a new instance beside each directory's
-    numbered entries, and each path a reading found absent made present."""
+    file's content changed, the file removed or replaced by something else than a file,
+    a new instance beside each directory's numbered entries, and each path a reading
+    found absent made present."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         for name in filenames:
@@ -122,8 +125,28 @@ def spoilers(root: Path, memory: Memory) -> Iterator[tuple[str, Callable[[], Und
                 path.unlink()
                 return lambda: path.write_bytes(was)
 
+            def replace_by(kind: str, path: Path = path) -> Undo:
+                """Whatever else than a regular file may stand where one was: a
+                FIFO, a directory, a device that reads nothing or a page of zeros."""
+                was = path.read_bytes()
+                path.unlink()
+                if kind == "fifo":
+                    os.mkfifo(path)
+                elif kind == "directory":
+                    path.mkdir()
+                else:
+                    path.symlink_to(f"/dev/{kind}")
+
+                def undo() -> None:
+                    _remove(path)
+                    path.write_bytes(was)
+
+                return undo
+
             yield f"change {path}", change
             yield f"remove {path}", remove
+            for kind in ("fifo", "directory", "null", "zero"):
+                yield f"{kind} for {path}", functools.partial(replace_by, kind, path)
         sibling = next_sibling(here) if dirnames or filenames else None
         if sibling is not None:
             source, target = sibling
@@ -187,33 +210,65 @@ def test_a_reading_that_remembers_gives_what_a_fresh_one_gives_whatever_changed(
     assert spoilt > 40
 
 
+_watching: list[list[str]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _watching and event in ("open", "os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
+        _watching[-1].append(os.fsdecode(args[0]))
+
+
+@contextlib.contextmanager
+def opened() -> Iterator[list[str]]:
+    """What this process opens or lists meanwhile, by Python's own audit events (a hook
+    cannot be removed: it is added once and records only while watched)."""
+    if not _watching and _audit not in _hooks:
+        sys.addaudithook(_audit)
+        _hooks.append(_audit)
+    seen: list[str] = []
+    _watching.append(seen)
+    try:
+        yield seen
+    finally:
+        _watching.remove(seen)
+
+
+_hooks: list[object] = []
+
+
 def test_every_file_a_reading_opens_or_lists_is_a_question_it_recorded(host_copy: Callable[[str], Path]) -> None:
-    """The readers ask the host only through HostFS (what Python itself sees opened or
-    listed, by its audit events, during a reading)."""
+    """The readers ask the host only through HostFS."""
     root = host_copy("laptop-s2idle")
     remembering, _ = configs(root)
-    seen: list[str] = []
-    recording = [True]
-
-    def hook(event: str, args: tuple[Any, ...]) -> None:
-        if recording and event in ("open", "os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
-            seen.append(os.fsdecode(args[0]))
-
-    sys.addaudithook(hook)  # it cannot be removed: it records only during this reading
-    try:
+    with opened() as seen:
         read(remembering)
-    finally:
-        recording.clear()
-    done = list(seen)
     assert remembering.memory is not None
     asked = {arg for _, arg, _ in traces(remembering.memory)}
-    under = [p for p in done if p.startswith(str(root)) or not p.startswith("/")]
+    under = [p for p in seen if p.startswith(str(root)) or not p.startswith("/")]
     assert len(under) > 50
     for path in under:
         if path.startswith("/"):
             assert path in asked or any(a.startswith(path.rstrip("/") + "/") for a in asked), path
         else:  # a name opened relative to a directory
             assert any(a.endswith("/" + path) for a in asked), path
+
+
+def test_the_host_is_asked_again_every_reading(host_copy: Callable[[str], Path]) -> None:
+    """Taking facts again saves the parsing, never the reading: every file read the
+    first time is opened and read again every time (fixture files are never kept)."""
+    root = host_copy("laptop-s2idle")
+    remembering, _ = configs(root)
+    read(remembering)
+    memory = remembering.memory
+    assert memory is not None
+    recorded = {arg for op, arg, result in traces(memory) if op == READ and isinstance(result, bytes)}
+    assert len(recorded) > 50
+    for _ in range(2):
+        before = memory.replayed
+        with opened() as seen:
+            read(remembering)
+        assert memory.replayed > before
+        assert recorded <= set(seen)
 
 
 def test_facts_given_up_and_failed_collectors_are_reported_by_every_reading(host_copy: Callable[[str], Path]) -> None:
@@ -231,33 +286,6 @@ def test_facts_given_up_and_failed_collectors_are_reported_by_every_reading(host
     assert failed == read(fresh)
     assert failed[0]["cpu"][1] == f"{cpuinfo}: not a regular file"
     assert read(remembering) == failed
-
-
-def test_the_host_is_asked_again_every_reading(tmp_path: Path, host_copy: Callable[[str], Path]) -> None:
-    """Taking facts again costs the parsing, never the reading: every file read the
-    first time is read again every time."""
-    root = host_copy("laptop-s2idle")
-    remembering, _ = configs(root)
-    read(remembering)
-    fs = remembering.fs
-    reads: list[str] = []
-    real = HostFS.read_bytes
-
-    def counted(self: HostFS, path: str) -> bytes | None:
-        reads.append(path)
-        return real(self, path)
-
-    assert remembering.memory is not None
-    recorded = {arg for op, arg, result in traces(remembering.memory) if op == READ}
-    HostFS.read_bytes = counted  # type: ignore[method-assign]
-    try:
-        before = remembering.memory.replayed
-        read(remembering)
-        assert remembering.memory.replayed > before
-    finally:
-        HostFS.read_bytes = real  # type: ignore[method-assign]
-    assert fs is remembering.fs
-    assert recorded <= set(reads)
 
 
 def test_a_trace_records_failures_as_equal_when_they_come_again(tmp_path: Path) -> None:
