@@ -16,7 +16,6 @@ real `/proc` and `/sys`.  The contract readers rely on:
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
 import os
 import re
@@ -92,7 +91,8 @@ class HostFS:
     def for_reading(self) -> HostFS:
         """This host's files for one reading: the same roots and kept files, and a
         trace of its own."""
-        fs = copy.copy(self)
+        fs = HostFS.__new__(HostFS)
+        fs.__dict__.update(self.__dict__)
         fs.trace = None
         return fs
 
@@ -110,7 +110,8 @@ class HostFS:
         cannot read the same non-empty bytes (a FIFO, socket or directory fails the
         read, a device gives a whole page or nothing), and is then asked through
         `read_bytes`, which refuses it as always; so is every case this loop cannot
-        settle (absent, an error, a kept file gone, a seq file read short)."""
+        settle (an error, a kept file gone, a seq file read short).  A file that was
+        absent is still absent when opening it still finds nothing."""
         kept = self.kept
         sysfs = self._sysfs_prefix
         for path, was in reads:
@@ -121,6 +122,8 @@ class HostFS:
                     same = kept.reads(path, was, one)
                 elif was:
                     same = _file_reads(path, was, one)
+            elif was is None:
+                same = _still_absent(path)
             if same is None:
                 try:
                     same = self.read_bytes(path) == was
@@ -616,6 +619,16 @@ def _reads(fd: int, was: bytes, one: bool) -> bool | None:
         return not _pread(fd, _CHUNK, len(was))  # and nothing after it
     except OSError:
         return None
+
+
+def _still_absent(path: str) -> bool | None:
+    """Whether `path`, absent before, is absent still (`False`: something is there);
+    ``None`` when opening it fails otherwise."""
+    try:
+        _close(_open(path, _FLAGS))
+    except OSError as err:
+        return True if err.errno in _ABSENT else None
+    return False
 
 
 def _file_reads(path: str, was: bytes, one: bool) -> bool | None:

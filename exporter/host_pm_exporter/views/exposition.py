@@ -140,7 +140,7 @@ class Exposition:
                 continue
             key = (collector.name, openmetrics)
             known = memo.get(key)
-            if known is not None and known[0] is collector and known[1] == section.data:
+            if known is not None and known[0] is collector and (known[1] is section.data or known[1] == section.data):
                 text.append(known[2])
                 rows.append((collector.name, section, True))
                 continue
