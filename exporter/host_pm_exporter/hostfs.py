@@ -101,6 +101,22 @@ class HostFS:
         gives now, an error raising as it did."""
         return _REDO[op](self, path)
 
+    def same(self, op: str, asked: Sequence[tuple[str, object]]) -> bool:
+        """Whether the host answers each `op` on each path of `asked` as it did (the
+        paths with their answers, in order), up to the first that differs: runs of
+        reads by `read_same`, any other kind by `redo` (its error as `Failed`)."""
+        if op == READ:
+            return self.read_same(asked)
+        redo = _REDO[op]
+        for path, was in asked:
+            try:
+                now = redo(self, path)
+            except ReadError as err:
+                now = Failed.of(err)
+            if now != was:
+                return False
+        return True
+
     def read_same(self, reads: Sequence[tuple[str, object]]) -> bool:
         """Whether every file of `reads` reads now what it read then (its bytes, or
         ``None`` where absent), asked in order, up to the first that does not: what
@@ -120,6 +136,8 @@ class HostFS:
                 one = path.startswith(sysfs)  # a sysfs attribute comes whole in one read
                 if kept is not None and path in kept:
                     same = kept.reads(path, was, one)
+                elif one and 0 < len(was) < _CHUNK:  # most files of a big host
+                    same = _attribute_reads(path, was)
                 elif was:
                     same = _file_reads(path, was, one)
             elif was is None:
@@ -629,6 +647,22 @@ def _still_absent(path: str) -> bool | None:
     except OSError as err:
         return True if err.errno in _ABSENT else None
     return False
+
+
+def _attribute_reads(path: str, was: bytes) -> bool | None:
+    """Whether the sysfs attribute `path` reads `was` (short, not empty): one read of a
+    byte more than it was, which a longer content would fill (``None`` where it cannot
+    be opened or read)."""
+    try:
+        fd = _open(path, _FLAGS)
+    except OSError:
+        return None
+    try:
+        return _pread(fd, len(was) + 1, 0) == was
+    except OSError:
+        return None
+    finally:
+        _close(fd)
 
 
 def _file_reads(path: str, was: bytes, one: bool) -> bool | None:

@@ -295,15 +295,9 @@ class SharedReadings:
                 config = replace(self.config, collectors=tuple(collectors), probes=probes)
                 if len(self._configs) < 256:
                     self._configs[key] = config
+            # the reading before it, done by now or past its deadline, is let go here
             pending = self._running[key] = Reading(config, self.watchdog)
-        for future, _ in pending.parts:  # gone from the table once every part is done
-            future.add_done_callback(lambda _: self._forget(key, pending))
         return pending
-
-    def _forget(self, key: Key, pending: Reading) -> None:
-        with self._lock:
-            if self._running.get(key) is pending and pending.done():
-                del self._running[key]
 
     def read(self, collectors: Sequence[Gatherer], probes: tuple[str, ...]) -> HostSnapshot:
         return self.start(collectors, probes).wait()

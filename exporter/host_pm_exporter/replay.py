@@ -22,19 +22,21 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Callable
 
-from host_pm_exporter.hostfs import READ, Failed, HostFS, Op
+from host_pm_exporter.hostfs import Failed, HostFS, Op
 
 FACT = "fact"  # a trace's operation for a shared fact taken (`facts.ScrapeFacts`)
 
 
 @dataclass(frozen=True)
-class Reads:
-    """A run of file reads of a trace, asked again as one step (`HostFS.read_same`)."""
+class Run:
+    """A run of questions of one kind (file reads, link counts ...) of a trace, asked
+    again as one step (`HostFS.same`)."""
 
-    files: tuple[tuple[str, object], ...]
+    op: str
+    asked: tuple[tuple[str, object], ...]
 
 
-Step = Op | Reads  # a trace as it is asked again
+Step = Op | Run  # a trace as it is asked again: a shared fact taken is a step of its own
 
 
 @dataclass(frozen=True)
@@ -48,17 +50,21 @@ class Made:
     @classmethod
     def of(cls, trace: list[Op], value: object) -> Made:
         steps: list[Step] = []
-        reads: list[tuple[str, object]] = []
+        run: list[tuple[str, object]] = []
+        kind = ""
         for op, arg, was in trace:
-            if op == READ:
-                reads.append((arg, was))
+            if op == kind:
+                run.append((arg, was))
                 continue
-            if reads:
-                steps.append(Reads(tuple(reads)))
-                reads = []
-            steps.append((op, arg, was))
-        if reads:
-            steps.append(Reads(tuple(reads)))
+            if run:
+                steps.append(Run(kind, tuple(run)))
+            if op == FACT:
+                steps.append((op, arg, was))
+                kind, run = "", []
+            else:
+                kind, run = op, [(arg, was)]
+        if run:
+            steps.append(Run(kind, tuple(run)))
         return cls(tuple(trace), value, tuple(steps))
 
 
@@ -89,19 +95,19 @@ def answers_again(
     made: Made, fs: HostFS, fact: Callable[[str], object], errors: tuple[type[Exception], ...]
 ) -> bool:
     """Whether the host answers every question of `made`'s trace as it did: each asked
-    again, in order (runs of reads by `HostFS.read_same`, other questions by
-    `HostFS.redo`, a shared fact through `fact`), stopping at the first answer that
-    differs.  Nothing asked here is recorded in `fs`'s own trace."""
+    again, in order (each run of one kind by `HostFS.same`, a shared fact through
+    `fact`), stopping at the first answer that differs.  Nothing asked here is recorded
+    in `fs`'s own trace."""
     outer, fs.trace = fs.trace, None
     try:
         for step in made.steps:
-            if isinstance(step, Reads):
-                if not fs.read_same(step.files):
+            if isinstance(step, Run):
+                if not fs.same(step.op, step.asked):
                     return False
                 continue
-            op, arg, was = step
+            _, key, was = step
             try:
-                now = fact(arg) if op == FACT else fs.redo(op, arg)
+                now = fact(key)
             except errors as err:
                 now = Failed.of(err)
             if now is not was and now != was:
