@@ -55,6 +55,8 @@ class Watchdog:
             self._stuck.pop(name, None)
 
     def since(self, name: str) -> float | None:
+        if not self._stuck:  # the usual case, without the lock: a dict's size reads whole
+            return None
         with self._lock:
             return self._stuck.get(name)
 
@@ -215,7 +217,9 @@ class Reading:
             done, kernel_result, stuck = self._reading.abandon()
         snapshot = HostSnapshot()
         timeout = self.config.timeout
-        for collector in self.config.collectors:
+        if finished and not failed and len(done) == len(self.config.collectors):
+            snapshot.sections = dict(done)  # every collector read, in their order
+        for collector in () if snapshot.sections else self.config.collectors:
             section = done.get(collector.name)
             if section is None:
                 if failed:
@@ -304,6 +308,8 @@ class SharedReadings:
 
 
 def _start_probes(config: SnapshotConfig) -> list[tuple[str, futures.Future[ProbeResult]]]:
+    if config.probes in ((), ("kernel",)):
+        return []  # the kernel probe reads files, with the collectors
     timeout = config.probe_timeout
     path = config.pm_is_supported
     runners: dict[str, Callable[[], ProbeResult]] = {

@@ -91,9 +91,7 @@ class Memory:
         return len(self._made)
 
 
-def answers_again(
-    made: Made, fs: HostFS, fact: Callable[[str], object], errors: tuple[type[Exception], ...]
-) -> bool:
+def answers_again(made: Made, fs: HostFS, fact: Callable[[str], object], errors: tuple[type[Exception], ...]) -> bool:
     """Whether the host answers every question of `made`'s trace as it did: each asked
     again, in order (each run of one kind by `HostFS.same`, a shared fact through
     `fact`), stopping at the first answer that differs.  Nothing asked here is recorded

@@ -166,7 +166,8 @@ class Exposition:
             key = (
                 openmetrics,
                 escaping,
-                tuple((name, ok, tuple(sorted(section.given_up.items()))) for name, section, ok in rows),
+                tuple((name, ok, tuple(sorted(section.given_up.items())) if section.given_up else ())
+                      for name, section, ok in rows),
                 tuple((p.probe, tuple(p.answers.items()), tuple(p.raw.items()), p.success, p.absent)
                       for p in snap.probes),
             )  # fmt: skip
