@@ -23,6 +23,8 @@ from host_pm_exporter.facts import ScrapeFacts
 from host_pm_exporter.hostfs import DIR, EXISTS, IS_DIR, LINKS, LIST, READ, Failed, HostFS
 from host_pm_exporter.reading import SnapshotConfig, Watchdog
 from host_pm_exporter.replay import Made, Memory
+from host_pm_exporter.views.table import VIEWS, View
+from host_pm_exporter.wiring import make_exposition, pages, shown
 from tests.conftest import fixture_args
 
 # Hand-written captures and generated trees of several kinds (x86 laptop and servers,
@@ -297,3 +299,28 @@ def test_a_trace_records_failures_as_equal_when_they_come_again(tmp_path: Path) 
     assert fs.trace == [(READ, str(tmp_path / "dir"), Failed("ReadError", f"{tmp_path / 'dir'}: not a regular file"))]
     with pytest.raises(Exception, match="not a regular file"):
         fs.redo(READ, str(tmp_path / "dir"))
+
+
+@pytest.mark.parametrize("host", ["server-s3", "hybrid-adl", "s390x-z15", "arm64-altra"])
+def test_no_view_changes_the_facts_a_reading_takes_again(host: str) -> None:
+    """Facts taken again are the same objects scrape after scrape: every view renders
+    them, twice over, and they still equal what a fresh reading makes."""
+    config = parse_config([*fixture_args(host), "--pm.probes=kernel", "--collector.vulnerabilities"])
+    memory = config.snapshot.memory
+    assert memory is not None
+    exposition = make_exposition(config)
+    served = pages(config, exposition)
+    one_shot: list[View] = [v for v in VIEWS if v.route is None]
+    for _ in range(3):
+        exposition.encode()
+        exposition.encode(openmetrics=True)
+        for _, render in served.values():
+            render()
+        snapshot = exposition.readings.read(config.collectors, config.snapshot.probes)
+        for view in one_shot:
+            view.render(shown(config, snapshot, exposition))
+    assert memory.replayed > 0
+    fresh, _ = read(replace(config.snapshot, memory=None))
+    for name, made in memory._made.items():
+        if isinstance(name, str):  # a collector's (a shared fact's key is a pair)
+            assert made.value == fresh[name][0], name
