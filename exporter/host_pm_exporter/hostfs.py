@@ -23,7 +23,7 @@ import stat
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, cast
 
 # Missing files and missing parents both mean "absent".
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
@@ -56,6 +56,7 @@ class ReadError(Exception):
 # of operation, its whole path and what it gave.  `HostFS.redo` asks the same again.
 # (A `Dir` found absent is one DIR operation: what is asked in it is absent with it.)
 READ, LIST, EXISTS, IS_DIR, LINKS, RESOLVED, DIR = "read", "list", "exists", "is_dir", "links", "resolved", "dir"
+CALL = "call"  # a question beyond the files (an ioctl), asked by a reader's own function: `HostFS.ask`
 Op = tuple[str, str, object]
 
 
@@ -107,6 +108,9 @@ class HostFS:
         reads by `read_same`, any other kind by `redo` (its error as `Failed`)."""
         if op == READ:
             return self.read_same(asked)
+        if op == CALL:  # each answer recorded with the function that asked it
+            calls = cast("Sequence[tuple[str, tuple[Callable[[str], object], object]]]", asked)
+            return all(question(arg) == was for arg, (question, was) in calls)
         redo = _REDO[op]
         for path, was in asked:
             try:
@@ -233,6 +237,16 @@ class HostFS:
         """`path` opened for reading files in it by their names; use it in a ``with``
         block, which closes it."""
         return Dir(path, path.startswith(self._sysfs_prefix) or path == self.sysfs, self.kept, self)
+
+    def ask(self, question: Callable[[str], R], arg: str) -> R:
+        """``question(arg)``: what the host says beyond its files (a network device's
+        Wake-on-LAN, by ioctl), asked through here so that a trace holds it as it holds
+        every file read: `question` is a function of `arg` and the host alone, and
+        answers its errors rather than raising them."""
+        answer = question(arg)
+        if self.trace is not None:
+            self.trace.append((CALL, arg, (question, answer)))
+        return answer
 
     def exists(self, path: str) -> bool:
         there = os.path.exists(path)

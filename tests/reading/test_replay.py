@@ -20,7 +20,7 @@ import pytest
 from host_pm_exporter import reading
 from host_pm_exporter.cli import parse_config
 from host_pm_exporter.facts import ScrapeFacts
-from host_pm_exporter.hostfs import DIR, EXISTS, IS_DIR, LINKS, LIST, READ, Failed, HostFS
+from host_pm_exporter.hostfs import CALL, DIR, EXISTS, IS_DIR, LINKS, LIST, READ, Failed, HostFS
 from host_pm_exporter.reading import SnapshotConfig, Watchdog
 from host_pm_exporter.replay import Made, Memory
 from host_pm_exporter.views.table import VIEWS, View
@@ -216,14 +216,19 @@ _watching: list[list[str]] = []
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _watching and event in ("open", "os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
+    if not _watching:
+        return
+    if event in ("open", "os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
         _watching[-1].append(os.fsdecode(args[0]))
+    elif event in ("socket.__new__", "fcntl.ioctl"):
+        _watching[-1].append(event)
 
 
 @contextlib.contextmanager
 def opened() -> Iterator[list[str]]:
-    """What this process opens or lists meanwhile, by Python's own audit events (a hook
-    cannot be removed: it is added once and records only while watched)."""
+    """What this process opens or lists meanwhile, and the sockets it makes and the
+    ioctls it calls (by their event names), by Python's own audit events (a hook cannot
+    be removed: it is added once and records only while watched)."""
     if not _watching and _audit not in _hooks:
         sys.addaudithook(_audit)
         _hooks.append(_audit)
@@ -253,6 +258,50 @@ def test_every_file_a_reading_opens_or_lists_is_a_question_it_recorded(host_copy
             assert path in asked or any(a.startswith(path.rstrip("/") + "/") for a in asked), path
         else:  # a name opened relative to a directory
             assert any(a.endswith("/" + path) for a in asked), path
+
+
+def test_every_question_a_reading_of_this_host_asks_is_recorded_and_asked_again() -> None:
+    """On this machine's own /proc and /sys (kept files, class/ links, a network
+    device's Wake-on-LAN by ioctl where it has one): every file opened or listed is a
+    question recorded, every ioctl too, and a reading that takes the facts again asks
+    each of them again."""
+    config = parse_config(["--pm.probes=kernel", "--collector.vulnerabilities"]).snapshot
+    memory = config.memory
+    assert memory is not None
+    with opened() as seen:
+        read(config)
+    calls = [arg for op, arg, _ in traces(memory) if op == CALL]
+    assert seen.count("fcntl.ioctl") == len(calls)  # one per network device with a device
+    asked = {arg for _, arg, _ in traces(memory)}
+    for path in seen:
+        if path.startswith(("/sys/", "/proc/")) and not path.startswith("/proc/self/"):
+            assert path in asked or any(a.startswith(path.rstrip("/") + "/") for a in asked), path
+        elif not path.startswith("/") and path not in ("socket.__new__", "fcntl.ioctl"):
+            assert any(a.endswith("/" + path) for a in asked), path
+    before = memory.replayed
+    with opened() as again:
+        read(config)
+    assert memory.replayed > before
+    assert again.count("fcntl.ioctl") == len(calls)
+
+
+def test_a_question_beyond_the_files_is_asked_again(tmp_path: Path) -> None:
+    answers = iter([(32, 0), (32, 0), (32, 32)])
+    asked: list[str] = []
+
+    def wol(name: str) -> tuple[int, int] | None:
+        asked.append(name)
+        return next(answers)
+
+    fs = HostFS(sysfs=str(tmp_path)).for_reading()
+    fs.trace = []
+    assert fs.ask(wol, "eth0") == (32, 0)
+    assert fs.trace == [(CALL, "eth0", (wol, (32, 0)))]
+    made = Made.of(fs.trace, None)
+    fs.trace = None
+    assert fs.same(CALL, made.steps[0].asked)  # type: ignore[union-attr]
+    assert not fs.same(CALL, made.steps[0].asked)  # type: ignore[union-attr]
+    assert asked == ["eth0"] * 3
 
 
 def test_the_host_is_asked_again_every_reading(host_copy: Callable[[str], Path]) -> None:

@@ -109,7 +109,7 @@ def _nics(fs: HostFS) -> list[Nic]:
         if not fs.exists(f"{base}/{name}/device"):
             continue  # virtual: lo, bridges, veth without a parent device
         wakeup = _read_switch(fs, f"{base}/{name}/device/power/wakeup")
-        wol = ethtool_wol(name) if fs.sysfs == "/sys" else None
+        wol = fs.ask(ethtool_wol, name) if fs.sysfs == "/sys" else None
         if wol is not None:
             supported, enabled = wol
             out.append(Nic(name, wol_letters(supported), wol_letters(enabled) or "d", wakeup, "ethtool"))
