@@ -405,21 +405,7 @@ class Dir:
 
     def read(self, name: str, errors: str = "strict") -> str | None:
         """As `HostFS.read`, for the file `name` in this directory."""
-        # The hot path of a big host's scrape (a 1,024-CPU host reads ~8,000 files
-        # here): one call down to the system calls, the plain case decoded in line.
-        try:
-            kept = self._kept
-            if kept is None or (data := kept.read(self._prefix + name, self._sysfs)) is None:
-                fd = self._fd if self._opened else self._open()
-                if fd is None:
-                    self._refuse(name)  # raises, unless the directory is absent: so is the file
-                    return None
-                data = _read_bytes(name, fd, self._prefix, self._sysfs, kept)
-        except ReadError as err:
-            self._record(name, Failed.of(err))
-            raise
-        if self._fs is not None and self._fs.trace is not None:
-            self._fs.trace.append((READ, self._prefix + name, data))
+        data = self.read_bytes(name)
         if data is None or b"\x00" in data:
             return _text(data, self._prefix, name, errors)
         try:
