@@ -111,6 +111,23 @@ def test_a_long_seq_file_is_compared_whole_in_place() -> None:
     fs.close()
 
 
+def test_a_kept_file_another_reading_holds_is_read_afresh() -> None:
+    """Two readings at once (a scrape and the status page): a file the other one is
+    reading in place is opened by this one, never a failure."""
+    fs = HostFS(keep=8)
+    was = fs.read_bytes("/proc/sys/kernel/osrelease")
+    assert was is not None
+    assert fs.kept is not None
+    fd = fs.kept._fds.pop("/proc/sys/kernel/osrelease")  # as another reading takes it
+    try:
+        assert fs.kept.reads("/proc/sys/kernel/osrelease", was, False) is None
+        assert fs.read_same([("/proc/sys/kernel/osrelease", was)])
+        assert not fs.read_same([("/proc/sys/kernel/osrelease", was + b"x")])
+    finally:
+        os.close(fd)
+    fs.close()
+
+
 def test_a_host_name_changed_shows_through_the_kept_sysctl() -> None:
     result = run_child(
         """

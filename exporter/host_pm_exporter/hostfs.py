@@ -533,8 +533,11 @@ class KeptFiles:
 
     def reads(self, path: str, was: bytes, one: bool) -> bool | None:
         """Whether the kept file `path` reads `was` (`_reads`); ``None`` when that cannot
-        be told in place: the descriptor is then closed, for the caller to open `path`."""
-        fd = self._fds.pop(path)
+        be told in place (its descriptor is then closed) or another reading holds it
+        now: the caller opens `path`."""
+        fd = self._fds.pop(path, None)
+        if fd is None:
+            return None
         same = _reads(fd, was, one)
         if same is None:
             _close(fd)

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -373,3 +374,38 @@ def test_no_view_changes_the_facts_a_reading_takes_again(host: str) -> None:
     for name, made in memory._made.items():
         if isinstance(name, str):  # a collector's (a shared fact's key is a pair)
             assert made.value == fresh[name][0], name
+
+
+def test_readings_at_once_share_the_memory_and_the_kept_files() -> None:
+    """A scrape and the status page read at once: the remembering readings on three
+    threads, over this machine's kept files, fail nothing that one reading alone does
+    not, and give the facts that change only with the host (all but the memory figures)
+    as one reading alone does."""
+    config = parse_config(["--pm.probes=kernel"]).snapshot
+    alone, _ = read(replace(config, memory=None))
+    errors = {name: error for name, (_, error, _) in alone.items()}
+    steady = [name for name in alone if name not in ("readiness", "numa")]  # memory in use moves
+    bad: list[str] = []
+
+    def reader() -> None:
+        for _ in range(150):
+            sections, _ = read(config)
+            for name, (data, error, _) in sections.items():
+                if error != errors[name]:
+                    bad.append(f"{name}: {error}")
+                elif name in steady and data != alone[name][0]:
+                    bad.append(f"{name}: {data!r}")
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns as often as they can
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        sys.setswitchinterval(switch)
+    assert not bad, bad[:5]
+    assert config.memory is not None
+    assert config.memory.replayed > 300
