@@ -72,7 +72,7 @@ class ScrapeFacts:
         memo = self._memo
         if key not in memo:
             try:
-                memo[key] = (fn() if self.memory is None else self.remembered((FACT, key), fn), None)
+                memo[key] = (self.remembered((FACT, key), fn), None)
             except BAD_INPUT as err:
                 memo[key] = (None, err)
         value, error = memo[key]

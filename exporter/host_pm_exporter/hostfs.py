@@ -53,7 +53,7 @@ class ReadError(Exception):
 
 
 # What a reading asked of the host, one operation at a time (`HostFS.trace`): the kind
-# of operation, its whole path and what it gave.  `HostFS.redo` asks the same again.
+# of operation, its whole path and what it gave.  `HostFS.same` asks the same again.
 # (A `Dir` found absent is one DIR operation: what is asked in it is absent with it.)
 READ, LIST, EXISTS, IS_DIR, LINKS, RESOLVED, DIR = "read", "list", "exists", "is_dir", "links", "resolved", "dir"
 CALL = "call"  # a question beyond the files (an ioctl), asked by a reader's own function: `HostFS.ask`
@@ -97,15 +97,10 @@ class HostFS:
         fs.trace = None
         return fs
 
-    def redo(self, op: str, path: str) -> object:
-        """Ask the host again what a traced operation asked (`op` on `path`); what it
-        gives now, an error raising as it did."""
-        return _REDO[op](self, path)
-
     def same(self, op: str, asked: Sequence[tuple[str, object]]) -> bool:
         """Whether the host answers each `op` on each path of `asked` as it did (the
         paths with their answers, in order), up to the first that differs: runs of
-        reads by `read_same`, any other kind by `redo` (its error as `Failed`)."""
+        reads by `read_same`, any other kind as it was asked (its error as `Failed`)."""
         if op == READ:
             return self.read_same(asked)
         if op == CALL:  # each answer recorded with the function that asked it
@@ -140,8 +135,6 @@ class HostFS:
                 one = path.startswith(sysfs)  # a sysfs attribute comes whole in one read
                 if kept is not None and path in kept:
                     same = kept.reads(path, was, one)
-                elif one and 0 < len(was) < _CHUNK:  # most files of a big host
-                    same = _attribute_reads(path, was)
                 elif was:
                     same = _file_reads(path, was, one)
             elif was is None:
@@ -183,13 +176,7 @@ class HostFS:
         dropped; any other NUL byte raises `ReadError`: sysfs and procfs write text;
         so do bytes that are not UTF-8, unless `errors` is "replace" (for /proc/cpuinfo,
         where one odd byte in a model name must not cost the whole collector)."""
-        data = self.read_bytes(path)
-        if data is None or b"\x00" in data:
-            return _text(data, "", path, errors)
-        try:
-            return data.decode("utf-8", errors)
-        except UnicodeDecodeError:
-            raise ReadError(f"{path}: not text") from None
+        return _text(self.read_bytes(path), "", path, errors)
 
     def read_bytes(self, path: str) -> bytes | None:
         """The bytes of `path` (the device tree's properties are binary), or ``None``
@@ -215,12 +202,7 @@ class HostFS:
         Anything else (empty, words, a sign where none belongs, more than 20 digits)
         raises `ReadError` naming the file.
         """
-        text = self.read(path)
-        if text is not None and not signed:
-            value = text.strip()
-            if value.isascii() and value.isdigit() and len(value) <= 20:
-                return int(value)
-        return _int(text, "", path, signed)
+        return _int(self.read(path), "", path, signed)
 
     def running_machine(self) -> str | None:
         """``uname -m`` of the running kernel when the configured procfs is that
@@ -284,8 +266,8 @@ class HostFS:
         return entries
 
 
+# How each kind of question but a file read (`HostFS.read_same`) is asked again.
 _REDO: dict[str, Callable[[HostFS, str], object]] = {
-    READ: HostFS.read_bytes,
     LIST: HostFS.listdir,
     EXISTS: HostFS.exists,
     IS_DIR: HostFS.is_dir,
@@ -399,29 +381,15 @@ class Dir:
         except ReadError as err:
             self._record(name, Failed.of(err))
             raise
-        if self._fs is not None and self._fs.trace is not None:
-            self._fs.trace.append((READ, self._prefix + name, data))
-        return data
+        return self._record(name, data)
 
     def read(self, name: str, errors: str = "strict") -> str | None:
         """As `HostFS.read`, for the file `name` in this directory."""
-        data = self.read_bytes(name)
-        if data is None or b"\x00" in data:
-            return _text(data, self._prefix, name, errors)
-        try:
-            return data.decode("utf-8", errors)
-        except UnicodeDecodeError:
-            raise ReadError(f"{self._prefix}{name}: not text") from None
+        return _text(self.read_bytes(name), self._prefix, name, errors)
 
     def read_int(self, name: str, *, signed: bool = False) -> int | None:
         """As `HostFS.read_int`, for the file `name` in this directory."""
-        text = self.read(name)
-        if text is not None and not signed:
-            value = text.strip()
-            # The plain case of `_int`'s pattern: ASCII digits only, at most 20.
-            if value.isascii() and value.isdigit() and len(value) <= 20:
-                return int(value)
-        return _int(text, self._prefix, name, signed)
+        return _int(self.read(name), self._prefix, name, signed)
 
     def exists(self, name: str) -> bool:
         """Whether `name` is there in this directory (one stat relative to it)."""
@@ -628,13 +596,15 @@ def _reads(fd: int, was: bytes, one: bool) -> bool | None:
     """Whether the open file `fd` reads `was`, as `_pread_all` reads it (`one`: a sysfs
     attribute, whole in one read); ``None`` when one or two reads cannot tell."""
     try:
+        if one and len(was) < _CHUNK:  # a byte more than it was: a longer content fills it
+            return _pread(fd, len(was) + 1, 0) == was
         if len(was) < _CHUNK:
             data = _pread(fd, _CHUNK, 0)
             if len(data) >= _CHUNK:
                 return None
             # a seq file may stop short of a record that did not fit: the end is where
             # a read gives nothing
-            return data == was if one or (data and not _pread(fd, _CHUNK, len(data))) else None
+            return data == was if data and not _pread(fd, _CHUNK, len(data)) else None
         if _pread(fd, len(was) + 1, 0) != was:
             return None  # changed, or a seq file stopping short at a record: read it whole
         return not _pread(fd, _CHUNK, len(was))  # and nothing after it
@@ -650,22 +620,6 @@ def _still_absent(path: str) -> bool | None:
     except OSError as err:
         return True if err.errno in _ABSENT else None
     return False
-
-
-def _attribute_reads(path: str, was: bytes) -> bool | None:
-    """Whether the sysfs attribute `path` reads `was` (short, not empty): one read of a
-    byte more than it was, which a longer content would fill (``None`` where it cannot
-    be opened or read)."""
-    try:
-        fd = _open(path, _FLAGS)
-    except OSError:
-        return None
-    try:
-        return _pread(fd, len(was) + 1, 0) == was
-    except OSError:
-        return None
-    finally:
-        _close(fd)
 
 
 def _file_reads(path: str, was: bytes, one: bool) -> bool | None:
@@ -732,6 +686,8 @@ def _int(text: str | None, prefix: str, path: str, signed: bool) -> int | None:
     if text is None:
         return None
     value = text.strip()
+    if not signed and value.isascii() and value.isdigit() and len(value) <= 20:
+        return int(value)  # the plain case of the pattern below, without the regex
     if not (_SIGNED if signed else _UNSIGNED).fullmatch(value):
         raise ReadError(f"{prefix}{path}: not {'an' if signed else 'a non-negative'} integer: {value[:40]!r}")
     return int(value)
