@@ -10,7 +10,7 @@ from typing import Callable
 from urllib.parse import parse_qs
 
 from host_pm_exporter.facts import HostSnapshot
-from host_pm_exporter.families import AnyFamily, encode, gzip_accepted, negotiate
+from host_pm_exporter.families import gzip_accepted, negotiate
 from host_pm_exporter.views.exposition import Exposition, Plan
 
 
@@ -71,12 +71,6 @@ class Routes:
         plan = self.registry.plan(parse_qs(query).get("name[]"))
         snap = self.registry.readings.read(plan.collectors, plan.probes)
         return self.scrape_response(accept, accept_encoding, plan, snap)
-
-    def metrics_response(self, accept: str, accept_encoding: str, families: list[AnyFamily]) -> Response:
-        """One scrape's families in the format the client asks for (the negotiation
-        prometheus_client's handler does)."""
-        openmetrics, content_type, escaping, version = negotiate(accept)
-        return _response(content_type, accept_encoding, encode(families, openmetrics, escaping, version))
 
     def scrape_response(self, accept: str, accept_encoding: str, plan: Plan, snap: HostSnapshot) -> Response:
         """One reading as the metrics path answers it (`Exposition.body`), in the format
