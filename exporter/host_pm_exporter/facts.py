@@ -94,9 +94,12 @@ class ScrapeFacts:
             memory.replayed += 1
             return made.value  # type: ignore[return-value]
         memory.remade += 1
-        counts = tally.get()
-        token = tally.set({}) if counts is None else None
-        given_up = sum((counts or {}).values())
+        counts = tally.get()  # a run that gives up a fact is not kept: it counts there
+        token = None
+        if counts is None:  # outside a collector (the kernel probe's facts)
+            counts = {}
+            token = tally.set(counts)
+        given_up = sum(counts.values())
         fs = self.fs
         outer = fs.trace
         trace: list[Op] = []
@@ -106,11 +109,8 @@ class ScrapeFacts:
         finally:
             fs.trace = outer
             if token is not None:
-                clean = not tally.get()
                 tally.reset(token)
-            else:
-                clean = sum((counts or {}).values()) == given_up
-        if clean:
+        if sum(counts.values()) == given_up:
             memory.put(key, Made.of(trace, value))
         return value
 
