@@ -255,6 +255,7 @@ def build_snapshot(config: SnapshotConfig, watchdog: Watchdog = watchdog) -> Hos
 
 
 Key = tuple[tuple[str, ...], tuple[str, ...]]  # the collectors and probes of a reading
+_KINDS_KEPT = 32  # readings of other kinds kept (finished) before they are swept
 
 
 class GivenSnapshot:
@@ -299,7 +300,11 @@ class SharedReadings:
                 config = replace(self.config, collectors=tuple(collectors), probes=probes)
                 if len(self._configs) < 256:
                     self._configs[key] = config
-            # the reading before it, done by now or past its deadline, is let go here
+            # the reading before it, done by now or past its deadline, is let go here, and
+            # so are those of other kinds once they are many (each name[] filter is a kind)
+            if len(self._running) >= _KINDS_KEPT:
+                now = time.monotonic()
+                self._running = {k: r for k, r in self._running.items() if not r.done() and now < r.deadline}
             pending = self._running[key] = Reading(config, self.watchdog)
         return pending
 

@@ -175,3 +175,22 @@ def test_an_unexpected_error_costs_the_kernel_probe_not_the_scrape(monkeypatch: 
     assert kernel.error == "ValueError: a bug"
     assert not snap.sections["power"].ok
     assert snap.sections["numa"].ok, "the other collectors still report"
+
+
+def test_readings_of_many_kinds_are_let_go_when_done() -> None:
+    """Every name[] filter a client sends is a kind of reading: the finished ones are
+    not kept without bound, while one in flight stays to be shared."""
+    from host_pm_exporter.collectors import REGISTRY
+    from host_pm_exporter.reading import _KINDS_KEPT
+
+    readings = SharedReadings(SnapshotConfig(fs=HostFS("/nonexistent", "/nonexistent"), probes=()))
+    blocking = Blocking()
+    in_flight = readings.start([blocking], ())
+    assert blocking.started.wait(10)
+    for mask in range(1, 300):  # 299 kinds: sets of collectors
+        chosen = [c for i, c in enumerate(REGISTRY) if mask >> i & 1]
+        readings.read(chosen, ())
+        assert len(readings._running) <= _KINDS_KEPT + 1
+    assert readings.start([blocking], ()) is in_flight, "the reading in flight is still shared"
+    blocking.release.set()
+    in_flight.wait()
