@@ -213,32 +213,34 @@ def test_a_reading_that_remembers_gives_what_a_fresh_one_gives_whatever_changed(
     assert spoilt > 40
 
 
-_watching: list[list[str]] = []
+_watching: list[tuple[int, list[str]]] = []  # the thread watched, and what it did
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if not _watching:
+    if not _watching or _watching[-1][0] != threading.get_ident():  # another test's thread
         return
     if event in ("open", "os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
-        _watching[-1].append(os.fsdecode(args[0]))
+        _watching[-1][1].append(os.fsdecode(args[0]))
     elif event in ("socket.__new__", "fcntl.ioctl"):
-        _watching[-1].append(event)
+        _watching[-1][1].append(event)
 
 
 @contextlib.contextmanager
 def opened() -> Iterator[list[str]]:
-    """What this process opens or lists meanwhile, and the sockets it makes and the
-    ioctls it calls (by their event names), by Python's own audit events (a hook cannot
-    be removed: it is added once and records only while watched)."""
+    """What this thread opens or lists meanwhile (the readings here run in it), and the
+    sockets it makes and the ioctls it calls (by their event names), by Python's own
+    audit events (a hook cannot be removed: it is added once and records only while
+    watched)."""
     if not _watching and _audit not in _hooks:
         sys.addaudithook(_audit)
         _hooks.append(_audit)
     seen: list[str] = []
-    _watching.append(seen)
+    watched = (threading.get_ident(), seen)
+    _watching.append(watched)
     try:
         yield seen
     finally:
-        _watching.remove(seen)
+        _watching.remove(watched)
 
 
 _hooks: list[object] = []
