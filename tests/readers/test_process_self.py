@@ -25,7 +25,10 @@ def test_the_kept_stat_reads_afresh_and_agrees_with_psutil() -> None:
         me = psutil.Process()
         assert abs(second.open_fds - me.num_fds()) <= 1, "the directory psutil lists is one more"
         assert second.open_fds >= first.open_fds + 10
-        assert abs(second.resident_bytes - me.memory_info().rss) < 8 << 20
+        memory = me.memory_info()
+        assert abs(second.resident_bytes - memory.rss) < 8 << 20
+        assert abs(second.virtual_bytes - memory.vms) < 8 << 20
+        assert abs(second.cpu_seconds - sum(me.cpu_times()[:2])) < 0.05, "getrusage and /proc agree"
         assert second.start_ticks == first.start_ticks
     finally:
         for fd in opened:
