@@ -11,7 +11,9 @@ too: the probes' commands) divided by the requests wrk completed.  node_exporter
 ``--collector.disable-defaults --collector.cpu --collector.cpu.info
 --collector.cpu.info.flags-include=.* --collector.cpufreq``.  Printed: medians over the
 rounds, the ratio of each to node_exporter's, RSS after every round's scrapes, and the
-default scrape beside one ``pm-is-supported --suspend`` call.
+default scrape beside one ``pm-is-supported --suspend`` call.  ``--on-loop`` adds the
+exporter with its reading on the event loop's thread (`on_loop.py`): what handing the
+reading to a worker and back costs a scrape, measured, not a way to run it.
 """
 
 from __future__ import annotations
@@ -134,6 +136,12 @@ def main() -> None:
         help="also run the exporter of another checkout (e.g. a `git worktree` of an older commit) for a "
         "before/after in the same run",
     )
+    parser.add_argument(
+        "--on-loop",
+        action="store_true",
+        help="also run the exporter with its reading on the event loop's thread, not a worker (on_loop.py): "
+        "what the hand-off costs a scrape; a measurement only",
+    )
     args = parser.parse_args()
     node = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if not node or not shutil.which("wrk"):
@@ -143,9 +151,14 @@ def main() -> None:
         Target("node_exporter cpu,cpu.info(flags),cpufreq", [node, *NODE_EXPORTER_FLAGS]),
         Target("host-pm-exporter (default probes)", [EXPORTER]),
     ]
+    compared: list[tuple[str, Target]] = []  # beside the exporter as built
     if args.before:
         env = {**os.environ, "PYTHONPATH": str(Path(args.before).resolve() / "exporter")}
-        targets.append(Target("before: --pm.probes=kernel", [EXPORTER, "--pm.probes=kernel"], env=env))
+        compared.append(("before", Target("before: --pm.probes=kernel", [EXPORTER, "--pm.probes=kernel"], env=env)))
+    if args.on_loop:
+        on_loop = [sys.executable, str(Path(__file__).with_name("on_loop.py")), "--pm.probes=kernel"]
+        compared.append(("on the loop", Target("reading on the loop's thread (measurement)", on_loop)))
+    targets += [target for _, target in compared]
     try:
         for target in targets:
             target.port = free_port()
@@ -173,12 +186,11 @@ def main() -> None:
         f"{ours.median(1) / node_t.median(1):>7.2f}x {ours.median(2) / node_t.median(2):>7.2f}x "
         f"{ours.median(3) / node_t.median(3):>7.2f}x {rss[ours.name] / rss[node_t.name]:>7.2f}x"
     )
-    if args.before:
-        before = targets[3]
+    for label, t in compared:
         print(
-            f"{'ratio before / node_exporter':<44} {before.median(0) / node_t.median(0):>7.2f}x "
-            f"{before.median(1) / node_t.median(1):>7.2f}x {before.median(2) / node_t.median(2):>7.2f}x "
-            f"{before.median(3) / node_t.median(3):>7.2f}x {rss[before.name] / rss[node_t.name]:>7.2f}x"
+            f"{f'ratio {label} / node_exporter':<44} {t.median(0) / node_t.median(0):>7.2f}x "
+            f"{t.median(1) / node_t.median(1):>7.2f}x {t.median(2) / node_t.median(2):>7.2f}x "
+            f"{t.median(3) / node_t.median(3):>7.2f}x {rss[t.name] / rss[node_t.name]:>7.2f}x"
         )
     if call is not None:
         print(

@@ -60,7 +60,7 @@ class SelfReader:
             size, resident = os.pread(self._statm, 256, 0).split(None, 2)[:2]
             open_fds = os.fstat(self._fds).st_size or len(os.listdir("/proc/self/fd"))
             return ProcessStat(
-                usage.ru_utime + usage.ru_stime, self._start, int(size) * PAGE, int(resident) * PAGE, open_fds
+                round(usage.ru_utime + usage.ru_stime, 6), self._start, int(size) * PAGE, int(resident) * PAGE, open_fds
             )
         except (OSError, ValueError):
             return None
