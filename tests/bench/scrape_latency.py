@@ -178,7 +178,7 @@ def main() -> None:
     print(f"{'target':<44} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'CPU ms':>8} {'RSS MiB':>8} {'scrapes':>8}")
     for t in targets:
         print(
-            f"{t.name:<44} {t.median(0):>8.2f} {t.median(1):>8.2f} {t.median(2):>8.1f} "
+            f"{t.name:<44} {t.median(0):>8.3f} {t.median(1):>8.3f} {t.median(2):>8.1f} "
             f"{t.median(3):>8.3f} {rss[t.name]:>8.1f} {t.scrapes:>8}"
         )
     print(
