@@ -93,7 +93,6 @@ class ScrapeFacts:
         if made is not None and answers_again(made, self.fs, self._fact, BAD_INPUT):
             memory.replayed += 1
             return made.value  # type: ignore[return-value]
-        memory.remade += 1
         counts = tally.get()  # a run that gives up a fact is not kept: it counts there
         token = None
         if counts is None:  # outside a collector (the kernel probe's facts)

@@ -41,9 +41,9 @@ Step = Op | Run  # a trace as it is asked again: a shared fact taken is a step o
 
 @dataclass(frozen=True)
 class Made:
-    """Facts, and the trace of what they were made from."""
+    """Facts, and the trace of what they were made from, as it is asked again: its
+    runs of one kind of question, and the shared facts taken between them."""
 
-    trace: tuple[Op, ...]
     value: object
     steps: tuple[Step, ...] = ()
 
@@ -65,7 +65,7 @@ class Made:
                 kind, run = op, [(arg, was)]
         if run:
             steps.append(Run(kind, tuple(run)))
-        return cls(tuple(trace), value, tuple(steps))
+        return cls(value, tuple(steps))
 
 
 class Memory:
@@ -77,7 +77,6 @@ class Memory:
         self._made: dict[Hashable, Made] = {}
         self._lock = threading.Lock()
         self.replayed = 0  # facts taken again because every answer was the same
-        self.remade = 0  # facts made anew: a first reading, or an answer that changed
 
     def get(self, key: Hashable) -> Made | None:
         return self._made.get(key)

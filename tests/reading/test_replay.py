@@ -23,7 +23,7 @@ from host_pm_exporter.cli import parse_config
 from host_pm_exporter.facts import ScrapeFacts
 from host_pm_exporter.hostfs import CALL, DIR, EXISTS, IS_DIR, LINKS, LIST, READ, Failed, HostFS
 from host_pm_exporter.reading import SnapshotConfig, Watchdog
-from host_pm_exporter.replay import Made, Memory
+from host_pm_exporter.replay import Made, Memory, Run
 from host_pm_exporter.views.table import VIEWS, View
 from host_pm_exporter.wiring import make_exposition, pages, shown
 from tests.conftest import fixture_args
@@ -65,9 +65,14 @@ def read(config: SnapshotConfig) -> Result:
 
 
 def traces(memory: Memory) -> Iterator[tuple[str, str, object]]:
+    """Every question the remembered facts were made from, as it was asked."""
     made: list[Made] = list(memory._made.values())
     for entry in made:
-        yield from entry.trace
+        for step in entry.steps:
+            if isinstance(step, Run):
+                yield from ((step.op, path, was) for path, was in step.asked)
+            else:
+                yield step
 
 
 def changed(text: bytes) -> bytes:
