@@ -58,7 +58,7 @@ class SelfReader:
         try:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             size, resident = os.pread(self._statm, 256, 0).split(None, 2)[:2]
-            open_fds = os.fstat(self._fds).st_size or len(os.listdir("/proc/self/fd"))
+            open_fds = _open_fds(os.fstat(self._fds).st_size)
             return ProcessStat(
                 round(usage.ru_utime + usage.ru_stime, 6), self._start, int(size) * PAGE, int(resident) * PAGE, open_fds
             )
@@ -77,16 +77,17 @@ def read_self() -> ProcessStat | None:
     """As `SelfReader.read`, from /proc/self/stat alone (ticks of CPU time)."""
     try:
         with open("/proc/self/stat", "rb") as stat:
-            return _process_stat(stat.read())
+            utime, stime, start, vsize, rss = parse_self_stat(stat.read())
+        open_fds = _open_fds(os.stat("/proc/self/fd").st_size)
     except (OSError, IndexError, ValueError):
         return None
-
-
-def _process_stat(stat: bytes) -> ProcessStat:
-    """The figures from /proc/self/stat's text, and the open files counted now."""
-    utime, stime, start, vsize, rss = parse_self_stat(stat)
-    open_fds = os.stat("/proc/self/fd").st_size or len(os.listdir("/proc/self/fd"))
     return ProcessStat((utime + stime) / TICKS, start, vsize, rss * PAGE, open_fds)
+
+
+def _open_fds(size: int) -> int:
+    """This process's open files: the size of /proc/self/fd (Linux 6.2 and later give
+    the count there), else by listing it."""
+    return size or len(os.listdir("/proc/self/fd"))
 
 
 def read_boot_time() -> float | None:
