@@ -103,3 +103,23 @@ def test_resolved_name_is_the_basename_of_the_real_path(tmp_path: Path) -> None:
         path = str(tmp_path / "dev" / name)
         assert HostFS().resolved_name(path) == os.path.basename(os.path.realpath(path)), name
     assert HostFS().resolved_name(str(tmp_path / "dev" / "chained")) == "pci"
+
+
+def test_whether_a_path_is_there_is_asked_as_os_path_exists_answers(tmp_path: Path) -> None:
+    """`HostFS.exists` and `Dir.exists` ask ``access``, which raises nothing where a path
+    leads nowhere: each answers what os.path.exists does, for every kind of entry and
+    every way of leading nowhere."""
+    (tmp_path / "file").write_text("1\n")
+    (tmp_path / "dir").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("file")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    (tmp_path / "loop").symlink_to("loop")
+    names = ["file", "dir", "fifo", "link", "dangling", "loop", "nope", "file/under", "nope/under", "dir/."]
+    fs = HostFS(sysfs=str(tmp_path))
+    with fs.directory(str(tmp_path)) as where:
+        for name in names:
+            expected = os.path.exists(tmp_path / name)
+            assert fs.exists(f"{tmp_path}/{name}") is expected, name
+            assert where.exists(name) is expected, name
+    assert [n for n in names if os.path.exists(tmp_path / n)] == ["file", "dir", "fifo", "link", "dir/."]

@@ -36,7 +36,7 @@ _FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 MAX_FILE = 32 << 20  # room for /proc/cpuinfo of 8,192 CPUs
 MAX_SYSFS_FILE = 64 << 10  # a sysfs attribute is one page; the cpulists of 8,192 CPUs fit
-_open, _pread, _close, _fstat = os.open, os.pread, os.close, os.fstat
+_open, _pread, _close, _fstat, _access = os.open, os.pread, os.close, os.fstat, os.access
 _S_ISREG = stat.S_ISREG
 _CHUNK = 4096  # one page: a sysfs attribute comes whole; longer files loop. (16K buffers cost more.)
 R = TypeVar("R")
@@ -88,6 +88,9 @@ class HostFS:
         # While a list, every operation on the host below appends what it asked and got
         # (a reading's `facts.ScrapeFacts` records and replays with it: `for_reading`).
         self.trace: list[Op] | None = None
+        # One reading's paths found still absent by `read_same`: a second collector that
+        # asks one again in the same reading is answered from here (`for_reading`).
+        self._absent: set[str] | None = None
 
     def for_reading(self) -> HostFS:
         """This host's files for one reading: the same roots and kept files, and a
@@ -95,6 +98,7 @@ class HostFS:
         fs = HostFS.__new__(HostFS)
         fs.__dict__.update(self.__dict__)
         fs.trace = None
+        fs._absent = set()
         return fs
 
     def same(self, op: str, asked: Sequence[tuple[str, object]]) -> bool:
@@ -126,9 +130,11 @@ class HostFS:
         read, a device gives a whole page or nothing), and is then asked through
         `read_bytes`, which refuses it as always; so is every case this loop cannot
         settle (an error, a kept file gone, a seq file read short).  A file that was
-        absent is still absent when opening it still finds nothing."""
+        absent is still absent when the path still leads nowhere (`_still_absent`), or
+        when it was found so earlier in the same reading."""
         kept = self.kept
         sysfs = self._sysfs_prefix
+        absent = self._absent
         for path, was in reads:
             same = None
             if type(was) is bytes:
@@ -138,7 +144,12 @@ class HostFS:
                 elif was:
                     same = _file_reads(path, was, one)
             elif was is None:
-                same = _still_absent(path)
+                if absent is None:
+                    same = _still_absent(path)
+                elif path in absent:
+                    continue
+                elif same := _still_absent(path):
+                    absent.add(path)
             if same is None:
                 try:
                     same = self.read_bytes(path) == was
@@ -231,7 +242,10 @@ class HostFS:
         return answer
 
     def exists(self, path: str) -> bool:
-        there = os.path.exists(path)
+        """Whether `path` leads somewhere (links followed), as `os.path.exists` says,
+        asked without an error raised where it does not (``access(F_OK)``: Python's
+        error for a missing path costs more than the kernel's lookup)."""
+        there = _access(path, os.F_OK)
         if self.trace is not None:
             self.trace.append((EXISTS, path, there))
         return there
@@ -294,7 +308,10 @@ def _resolved_name(path: str) -> str:
 
 
 def _dir_absent(path: str) -> bool:
-    """Whether the directory `path` is absent, as `Dir` finds it."""
+    """Whether the directory `path` is absent, as `Dir` finds it (the path that leads
+    nowhere is found so without an error raised: `_still_absent`)."""
+    if not _access(path, os.F_OK):
+        return True
     try:
         _close(_open(path, _DIR_FLAGS))
     except OSError as err:
@@ -396,12 +413,7 @@ class Dir:
         fd = self._open()
         if fd is None:
             return self._record(name, False, EXISTS)
-        there = True
-        try:
-            os.stat(name, dir_fd=fd)
-        except OSError:
-            there = False
-        return self._record(name, there, EXISTS)
+        return self._record(name, _access(name, os.F_OK, dir_fd=fd), EXISTS)
 
     def is_dir(self, name: str) -> bool:
         """Whether `name` in this directory is a directory (or a link to one)."""
@@ -612,14 +624,17 @@ def _reads(fd: int, was: bytes, one: bool) -> bool | None:
         return None
 
 
-def _still_absent(path: str) -> bool | None:
-    """Whether `path`, absent before, is absent still (`False`: something is there);
-    ``None`` when opening it fails otherwise."""
-    try:
-        _close(_open(path, _FLAGS))
-    except OSError as err:
-        return True if err.errno in _ABSENT else None
-    return False
+def _still_absent(path: str) -> bool:
+    """Whether `path`, absent before, is absent still (`False`: something is there, to
+    be read).  Asked by ``access(F_OK)``, which answers without an error raised (a
+    quarter of the cost of an ``open`` that fails, in Python; most of a replay's
+    questions of a host at rest are of this kind).  ``access`` fails where ``open``
+    would not find the path (ENOENT, ENOTDIR), and also where a directory on the way
+    refuses search: the path was found absent, so each directory before the missing
+    name was searchable then; sysfs and procfs directories let every user search
+    them, and none of our paths runs under debugfs, the one kernel tree that does
+    not."""
+    return not _access(path, os.F_OK)
 
 
 def _file_reads(path: str, was: bytes, one: bool) -> bool | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from host_pm_exporter import reading
+from host_pm_exporter import hostfs, reading
 from host_pm_exporter.cli import parse_config
 from host_pm_exporter.facts import ScrapeFacts
 from host_pm_exporter.hostfs import CALL, DIR, EXISTS, IS_DIR, LINKS, LIST, READ, Failed, HostFS
@@ -310,6 +310,53 @@ def test_a_question_beyond_the_files_is_asked_again(tmp_path: Path) -> None:
     assert fs.same(CALL, made.steps[0].asked)  # type: ignore[union-attr]
     assert not fs.same(CALL, made.steps[0].asked)  # type: ignore[union-attr]
     assert asked == ["eth0"] * 3
+
+
+def test_a_path_found_absent_is_asked_once_a_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collectors that found the same path absent (/sys/power/resume is asked by two)
+    ask it once a reading: the second takes the first's answer; the next reading asks
+    again, and sees what appeared: whatever stands at the path now is seen, as a
+    fresh read would see it (an open that finds nothing, or a file where a directory
+    was looked for, is absent)."""
+    asked: list[str] = []
+    still_absent = hostfs._still_absent
+
+    def counted(path: str) -> bool:
+        asked.append(path)
+        return still_absent(path)
+
+    monkeypatch.setattr(hostfs, "_still_absent", counted)
+    gone = f"{tmp_path}/power/resume"
+    other = f"{tmp_path}/power/resume_offset"
+    host = HostFS(sysfs=str(tmp_path))
+    fs = host.for_reading()
+    assert fs.same(READ, [(gone, None), (other, None)])
+    assert fs.same(READ, [(gone, None)])  # another collector, the same reading
+    assert asked == [gone, other]
+    (tmp_path / "power").mkdir()
+    Path(gone).write_text("8:1\n")
+    assert fs.same(READ, [(gone, None)])  # this reading has its answer
+    assert asked == [gone, other]
+    assert not host.for_reading().same(READ, [(gone, None)])  # the next one asks
+    assert asked == [gone, other, gone]
+    Path(gone).unlink()
+    os.mkfifo(gone)
+    assert not host.for_reading().same(READ, [(gone, None)])
+    os.unlink(gone)
+    os.mkdir(gone)
+    assert not host.for_reading().same(READ, [(gone, None)])
+    os.rmdir(gone)
+    os.symlink(tmp_path / "power", gone)
+    assert not host.for_reading().same(READ, [(gone, None)])
+    os.unlink(gone)
+    os.symlink(tmp_path / "nowhere", gone)  # a dangling link leads nowhere, as before
+    assert host.for_reading().same(READ, [(gone, None)])
+    os.unlink(gone)
+    Path(gone).write_text("x")  # a file where a directory was looked for: still absent under it
+    assert host.for_reading().same(READ, [(f"{gone}/deeper", None)])
+    assert not host.for_reading().same(READ, [(gone, None)])
+    os.unlink(gone)
+    assert HostFS(sysfs=str(tmp_path)).same(READ, [(gone, None)])  # outside a reading: asked, not kept
 
 
 def test_the_host_is_asked_again_every_reading(host_copy: Callable[[str], Path]) -> None:
