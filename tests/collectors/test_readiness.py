@@ -144,13 +144,14 @@ def netns() -> Iterator[str]:
         subprocess.run([ip, "netns", "del", name], check=False)
 
 
-def ask_in_netns(netns: str, *prefix: str) -> str:
+_ASK_WOL = (
+    "from host_pm_exporter.readers.wake import ethtool_wol\n"
+    "print(ethtool_wol('veth0'), ethtool_wol('lo'), ethtool_wol('nope0'))\n"
+)
+
+
+def ask_in_netns(netns: str, *prefix: str, code: str = _ASK_WOL) -> str:
     ip = need_tool("ip", "iproute2")
-    code = (
-        "from host_pm_exporter.readers.wake import ethtool_wol, read_wake\n"
-        "from host_pm_exporter.hostfs import HostFS\n"
-        "print(ethtool_wol('veth0'), ethtool_wol('lo'), ethtool_wol('nope0'))\n"
-    )
     result = subprocess.run(
         [ip, "netns", "exec", netns, *prefix, sys.executable, "-c", code],
         capture_output=True,
@@ -171,6 +172,21 @@ def test_ethtool_ioctl_on_a_veth_in_a_network_namespace(netns: str) -> None:
     ).stdout
     assert "Link detected" in out
     assert "Wake-on" not in out
+
+
+def test_ethtool_asks_through_one_socket_kept_for_the_process(netns: str) -> None:
+    """The ioctl's socket is made on the first question and kept: asking again, of any
+    interface, answers the same and opens nothing more."""
+    code = (
+        "import os\n"
+        "from host_pm_exporter.readers.wake import ethtool_wol\n"
+        "before = set(os.listdir('/proc/self/fd'))\n"
+        "first = ethtool_wol('veth0')\n"
+        "kept = set(os.listdir('/proc/self/fd')) - before\n"
+        "again = [ethtool_wol(name) for name in ('veth0', 'lo', 'nope0', 'veth0')]\n"
+        "print(first, again, len(kept), set(os.listdir('/proc/self/fd')) - before == kept)\n"
+    )
+    assert ask_in_netns(netns, code=code) == "(0, 0) [(0, 0), (0, 0), None, (0, 0)] 1 True"
 
 
 def test_ethtool_needs_cap_net_admin_so_unprivileged_falls_back(netns: str) -> None:

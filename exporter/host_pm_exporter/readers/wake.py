@@ -12,6 +12,7 @@ import errno
 import fcntl
 import socket
 import struct
+import threading
 from dataclasses import dataclass
 
 from host_pm_exporter.hostfs import HostFS
@@ -58,6 +59,20 @@ def wol_letters(bits: int) -> str:
     return "".join(letter for i, letter in enumerate(WOL_LETTERS) if bits & (1 << i))
 
 
+_SOCKETS: list[socket.socket] = []  # the one socket that ethtool_wol asks through
+_SOCKET_LOCK = threading.Lock()
+
+
+def _ioctl_socket() -> int:
+    """A datagram socket to address ioctls to, made on first need and kept for the
+    process (making one per scrape cost more than the ioctl itself)."""
+    if not _SOCKETS:
+        with _SOCKET_LOCK:
+            if not _SOCKETS:
+                _SOCKETS.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    return _SOCKETS[0].fileno()
+
+
 def ethtool_wol(name: str) -> tuple[int, int] | None:
     """(supported, enabled) WAKE_* bits of an interface, ``(0, 0)`` when its driver has
     no Wake-on-LAN, ``None`` when the ioctl is not allowed or the interface unknown."""
@@ -69,8 +84,7 @@ def ethtool_wol(name: str) -> tuple[int, int] | None:
     wolinfo = array.array("B", struct.pack("=III6s", ETHTOOL_GWOL, 0, 0, b"").ljust(32, b"\0"))
     ifreq = struct.pack("16sP", name.encode(), wolinfo.buffer_info()[0]) + bytes(16)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifreq)
+        fcntl.ioctl(_ioctl_socket(), SIOCETHTOOL, ifreq)
     except OSError as err:
         if err.errno == errno.EOPNOTSUPP:
             return 0, 0
