@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from host_pm_exporter import hostfs
 from host_pm_exporter.cli import parse_config
 from host_pm_exporter.collectors import REGISTRY
-from host_pm_exporter.families import Counter, Family, Gauge, Info, encode, gzip_accepted, negotiate
+from host_pm_exporter.families import Counter, Family, Gauge, Info, encode, encode_text, gzip_accepted, negotiate
 from host_pm_exporter.views.process import ProcessMetrics
 from host_pm_exporter.web import Routes
 from host_pm_exporter.wiring import make_exposition
@@ -225,6 +225,36 @@ def test_our_process_metrics_are_prometheus_clients() -> None:
             assert value == pytest.approx(their_value, abs=0.02), name
         else:
             assert value == pytest.approx(their_value, rel=0.5, abs=64), name
+
+
+@pytest.mark.parametrize("boot", [True, False])
+@pytest.mark.parametrize("limit", [1024, "infinity"])
+def test_process_metrics_text_is_what_encoding_their_families_writes(
+    monkeypatch: pytest.MonkeyPatch, boot: bool, limit: int | str
+) -> None:
+    """`ProcessMetrics.text` writes the text of `collect()`'s families itself: the same
+    bytes in both formats, from the same figures, whichever families are shown (no
+    start time without a boot time, no limit on open files where there is none)."""
+    import resource
+
+    from host_pm_exporter.readers.process import ProcessStat
+
+    metrics = ProcessMetrics()
+    if not boot:
+        metrics._boot = None
+    stat = ProcessStat(12.345678, 4321, 1 << 40, 123456789, 17)
+    monkeypatch.setattr(metrics._self, "read", lambda: stat)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    no_limit = (resource.RLIM_INFINITY, hard)
+    monkeypatch.setattr(resource, "getrlimit", lambda _: no_limit if limit == "infinity" else (limit, hard))
+    families = metrics.collect()
+    assert len(families) == 4 + boot + (limit != "infinity")
+    for openmetrics in (False, True):
+        assert metrics.text(openmetrics) == encode_text(families, openmetrics)
+    assert "process_cpu_seconds_total 12.345678\n" in metrics.text(False)
+    monkeypatch.setattr(metrics._self, "read", lambda: None)
+    assert metrics.collect() == []
+    assert metrics.text(True) == ""
 
 
 def test_a_scrape_does_not_load_prometheus_client() -> None:
