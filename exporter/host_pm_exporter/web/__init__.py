@@ -390,11 +390,11 @@ class Server:
             *response.headers,
             *config.headers,
             ("Content-Length", str(len(response.body))),
-            ("Date", http_date()),
+            ("Date", _date_now()),
         ]
         if self.state.draining or (response.status >= 400 and response.status not in (401, 404, 405)):
             headers.append(("Connection", "close"))
-        reason = HTTPStatus(response.status).phrase.encode()
+        reason = _REASONS.get(response.status) or HTTPStatus(response.status).phrase.encode()
         out = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason)) or b""
         if request.method != b"HEAD":
             out += conn.send(h11.Data(data=response.body)) or b""
@@ -468,6 +468,19 @@ def http_date(when: float | None = None) -> str:
         f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
     )
+
+
+_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+_date = (0, "")  # a second, and the Date header written for it
+
+
+def _date_now() -> str:
+    """`http_date()` of now, written once a second."""
+    global _date  # noqa: PLW0603 (one tuple, replaced whole)
+    second = int(time.time())
+    if second != _date[0]:
+        _date = (second, http_date(second))
+    return _date[1]
 
 
 def quiet_wakeup_fd() -> None:
