@@ -515,14 +515,14 @@ class KeptFiles:
         """Whether the kept file `path` reads `was` (`_reads`); ``None`` when that cannot
         be told in place (its descriptor is then closed) or another reading holds it
         now: the caller opens `path`."""
-        fd = self._fds.pop(path, None)
+        fds = self._fds
+        fd = fds.pop(path, None)
         if fd is None:
             return None
         same = _reads(fd, was, one)
-        if same is None:
+        # kept again as `give` keeps it (written out: this runs for every kept file of a replay)
+        if same is None or len(fds) >= self.cap or fds.setdefault(path, fd) != fd:
             _close(fd)
-        else:
-            self.give(path, fd)
         return same
 
     def give(self, path: str, fd: int) -> None:
