@@ -257,6 +257,25 @@ def test_process_metrics_text_is_what_encoding_their_families_writes(
     assert metrics.text(True) == ""
 
 
+def test_the_exporters_own_figures_may_be_written_before_the_host_is_read() -> None:
+    """The server writes them as a scrape starts (`Exposition.runtime_text`) and gives
+    them to `body`; without them `body` writes them itself.  A name[] filter, or an
+    escaping that rewrites names, encodes every family at once instead."""
+    exposition = make_exposition(parse_config([*fixture_args("server-s3"), "--pm.probes=kernel"]))
+    plan = exposition.plan()
+    snap = exposition.readings.read(plan.collectors, plan.probes)
+    runtime = exposition.runtime_text(plan, False, "underscores", "1.0.0")
+    assert runtime is not None
+    assert runtime[0].startswith("# HELP process_virtual_memory_bytes ")
+    given = exposition.body(plan, snap, False, "underscores", "1.0.0", runtime=["# given\n"])
+    assert given.startswith(b"# given\n# HELP host_")
+    assert b"process_" not in given
+    written = exposition.body(plan, snap, False, "underscores", "1.0.0")
+    assert written.startswith(b"# HELP process_virtual_memory_bytes ")
+    assert exposition.runtime_text(exposition.plan(["process_open_fds"]), False, "underscores", "1.0.0") is None
+    assert exposition.runtime_text(plan, True, "dots", "1.0.0") is None
+
+
 def test_a_scrape_does_not_load_prometheus_client() -> None:
     """It costs the process 3 MiB; the default scrape does without it."""
     code = (

@@ -125,13 +125,28 @@ class Exposition:
             out.extend(runtime.collect())
         return out
 
-    def body(self, plan: Plan, snap: HostSnapshot, openmetrics: bool, escaping: str, version: str) -> bytes:
+    def runtime_text(self, plan: Plan, openmetrics: bool, escaping: str, version: str) -> list[str] | None:
+        """The exporter's own families as `body` writes them for `plan`, now (``None``
+        where `body` encodes every family at once: a name[] filter, an escaping that
+        rewrites names)."""
+        if plan.names is not None or escaping not in PLAIN_ESCAPING:
+            return None
+        return [encoded(openmetrics, escaping, version) for encoded in self._runtime_text]
+
+    def body(
+        self, plan: Plan, snap: HostSnapshot, openmetrics: bool, escaping: str, version: str,
+        *, runtime: list[str] | None = None,
+    ) -> bytes:  # fmt: skip
         """`render` encoded (`families.encode`).  A collector whose facts equal those it
         had on the scrape before gives the text it gave then: the text is a function of
-        the facts alone, and the facts are read afresh on every scrape."""
-        if plan.names is not None or escaping not in PLAIN_ESCAPING:
+        the facts alone, and the facts are read afresh on every scrape.  `runtime` is
+        `runtime_text`, when taken earlier in the scrape (the server takes it while the
+        host is read)."""
+        if runtime is None:
+            runtime = self.runtime_text(plan, openmetrics, escaping, version)
+        if runtime is None:
             return encode(self.render(plan, snap), openmetrics, escaping, version)
-        text = [encoded(openmetrics, escaping, version) for encoded in self._runtime_text]
+        text = list(runtime)
         memo = self._memo
         rows: list[Health] = []
         for collector in plan.collectors:

@@ -358,6 +358,10 @@ class Server:
         then rendered and encoded here (`Exposition.body`)."""
         exposition = self.routes.registry
         plan = exposition.plan(parse_qs(query).get("name[]"))
+        # the exporter's own figures first, on a thread still warm from the request (a
+        # moment before the host's reading; any moment of the scrape is theirs)
+        accept = headers.get("accept", "")
+        runtime = self.routes.runtime_text(accept, plan)
         pending = exposition.readings.start(plan.collectors, plan.probes)
         if not self._waited_in_place(pending):
             for future, deadline in pending.parts:  # the files, then each probe, each until its deadline
@@ -368,7 +372,7 @@ class Server:
             files = pending.parts[0][0]
             self._slow = not files.done() or time.monotonic() - pending.started > IN_PLACE
         snap = pending.snapshot()  # what is done; never waits
-        return self.routes.scrape_response(headers.get("accept", ""), headers.get("accept-encoding", ""), plan, snap)
+        return self.routes.scrape_response(accept, headers.get("accept-encoding", ""), plan, snap, runtime)
 
     def _waited_in_place(self, pending: Reading) -> bool:
         """Wait for a reading of files only, that this scrape started, on the loop's

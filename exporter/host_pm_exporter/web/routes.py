@@ -72,11 +72,19 @@ class Routes:
         snap = self.registry.readings.read(plan.collectors, plan.probes)
         return self.scrape_response(accept, accept_encoding, plan, snap)
 
-    def scrape_response(self, accept: str, accept_encoding: str, plan: Plan, snap: HostSnapshot) -> Response:
+    def runtime_text(self, accept: str, plan: Plan) -> list[str] | None:
+        """The exporter's own families, now, in the format the client asks for
+        (`Exposition.runtime_text`), for `scrape_response` to take."""
+        openmetrics, _, escaping, version = negotiate(accept)
+        return self.registry.runtime_text(plan, openmetrics, escaping, version)
+
+    def scrape_response(
+        self, accept: str, accept_encoding: str, plan: Plan, snap: HostSnapshot, runtime: list[str] | None = None
+    ) -> Response:
         """One reading as the metrics path answers it (`Exposition.body`), in the format
-        the client asks for."""
+        the client asks for; `runtime`: `runtime_text`, taken earlier in the scrape."""
         openmetrics, content_type, escaping, version = negotiate(accept)
-        body = self.registry.body(plan, snap, openmetrics, escaping, version)
+        body = self.registry.body(plan, snap, openmetrics, escaping, version, runtime=runtime)
         return _response(content_type, accept_encoding, body)
 
 
