@@ -242,15 +242,22 @@ def test_process_metrics_text_is_what_encoding_their_families_writes(
     metrics = ProcessMetrics()
     if not boot:
         metrics._boot = None
-    stat = ProcessStat(12.345678, 4321, 1 << 40, 123456789, 17)
-    monkeypatch.setattr(metrics._self, "read", lambda: stat)
+    stats = [
+        ProcessStat(12.345678, 4321, 1 << 40, 123456789, 17),
+        ProcessStat(12.345678, 4321, 1 << 40, 123456789, 17),  # the same again: the text written last
+        ProcessStat(13.0, 4321, (1 << 40) + 4096, 123456789, 18),  # some changed
+        ProcessStat(0.5, 99, 0, 1e300, 0),  # every one, to the edges of the number format
+    ]
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     no_limit = (resource.RLIM_INFINITY, hard)
     monkeypatch.setattr(resource, "getrlimit", lambda _: no_limit if limit == "infinity" else (limit, hard))
-    families = metrics.collect()
-    assert len(families) == 4 + boot + (limit != "infinity")
-    for openmetrics in (False, True):
-        assert metrics.text(openmetrics) == encode_text(families, openmetrics)
+    for stat in stats:
+        monkeypatch.setattr(metrics._self, "read", lambda stat=stat: stat)
+        families = metrics.collect()
+        assert len(families) == 4 + boot + (limit != "infinity")
+        for openmetrics in (False, True):
+            assert metrics.text(openmetrics) == encode_text(families, openmetrics), stat
+    monkeypatch.setattr(metrics._self, "read", lambda: stats[0])
     assert "process_cpu_seconds_total 12.345678\n" in metrics.text(False)
     monkeypatch.setattr(metrics._self, "read", lambda: None)
     assert metrics.collect() == []

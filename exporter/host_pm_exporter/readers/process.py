@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import resource
 import weakref
-from dataclasses import dataclass
+from typing import NamedTuple
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = resource.getpagesize()
 
 
-@dataclass(frozen=True)
-class ProcessStat:
+class ProcessStat(NamedTuple):  # made on every scrape: a tuple is made at a fifth of a frozen dataclass's cost
     cpu_seconds: float
     start_ticks: int
     virtual_bytes: int

@@ -30,6 +30,9 @@ class ProcessMetrics:
         # per format: each family's HELP and TYPE lines and its sample's name, as
         # `encode_text` writes them (a value follows)
         self._heads: dict[bool, tuple[str, ...]] = {}
+        # per format: each family's last value and the text written for it (most figures
+        # are the same from one scrape to the next: the start time, the limit, the memory)
+        self._written: dict[bool, list[tuple[float | None, str]]] = {}
 
     def _values(self, stat: ProcessStat) -> tuple[float | None, ...]:
         """Each family's value (``None``: not shown, as a start time without a boot
@@ -60,12 +63,15 @@ class ProcessMetrics:
         stat = self._self.read()
         if stat is None:
             return ""
-        heads = self._heads.get(openmetrics)
-        if heads is None:
+        written = self._written.get(openmetrics)
+        if written is None:
             heads = self._heads[openmetrics] = tuple(
                 encode_text([kind(name, documentation, value=0.0)], openmetrics).removesuffix("0.0\n")
                 for kind, name, documentation in _FAMILIES
             )
-        return "".join(
-            [f"{head}{go_float(float(value))}\n" for head, value in zip(heads, self._values(stat)) if value is not None]
-        )
+            written = self._written[openmetrics] = [(None, "")] * len(heads)
+        heads = self._heads[openmetrics]
+        for i, value in enumerate(self._values(stat)):
+            if value != written[i][0]:
+                written[i] = (value, "" if value is None else f"{heads[i]}{go_float(float(value))}\n")
+        return "".join([text for _, text in written])
