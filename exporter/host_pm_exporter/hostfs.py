@@ -88,8 +88,9 @@ class HostFS:
         # While a list, every operation on the host below appends what it asked and got
         # (a reading's `facts.ScrapeFacts` records and replays with it: `for_reading`).
         self.trace: list[Op] | None = None
-        # One reading's paths found still absent by `read_same`: a second collector that
-        # asks one again in the same reading is answered from here (`for_reading`).
+        # One reading's paths found to lead nowhere (a file or directory not there): a
+        # collector that asks one again in the same reading, by a replay or a read, is
+        # answered from here (`for_reading`; never beyond the reading).
         self._absent: set[str] | None = None
 
     def for_reading(self) -> HostFS:
@@ -194,10 +195,13 @@ class HostFS:
         when it does not exist."""
         sysfs = path.startswith(self._sysfs_prefix)
         kept = self.kept
+        absent = self._absent
         try:
             data = None if kept is None else kept.read(path, sysfs)
-            if data is None:
+            if data is None and (absent is None or path not in absent):
                 data = _read_bytes(path, None, "", sysfs, kept)
+                if data is None and absent is not None:
+                    absent.add(path)
         except ReadError as err:
             if self.trace is not None:
                 self.trace.append((READ, path, Failed.of(err)))
@@ -287,7 +291,7 @@ _REDO: dict[str, Callable[[HostFS, str], object]] = {
     IS_DIR: HostFS.is_dir,
     LINKS: lambda _, path: _links(path),
     RESOLVED: HostFS.resolved_name,
-    DIR: lambda _, path: _dir_absent(path),
+    DIR: lambda fs, path: _dir_absent(path, fs._absent),
 }
 
 
@@ -307,10 +311,15 @@ def _resolved_name(path: str) -> str:
     return name
 
 
-def _dir_absent(path: str) -> bool:
-    """Whether the directory `path` is absent, as `Dir` finds it (the path that leads
-    nowhere is found so without an error raised: `_still_absent`)."""
+def _dir_absent(path: str, absent: set[str] | None = None) -> bool:
+    """Whether the directory `path` is absent, as `Dir` finds it (a path that leads
+    nowhere is found so without an error raised, as `_still_absent` finds it, and is
+    added to `absent`, a reading's paths that lead nowhere; one there is not asked)."""
+    if absent is not None and path in absent:
+        return True
     if not _access(path, os.F_OK):
+        if absent is not None:
+            absent.add(path)
         return True
     try:
         _close(_open(path, _DIR_FLAGS))
@@ -356,13 +365,21 @@ class Dir:
         """The directory's descriptor, opened on first need; None when it cannot be."""
         if not self._opened:
             self._opened = True
-            try:
-                self._fd = _open(self.path, _DIR_FLAGS)
-            except OSError as err:
-                if err.errno not in _ABSENT:
-                    self._error = err
-                elif self._fs is not None and self._fs.trace is not None:
-                    self._fs.trace.append((DIR, self.path, True))  # and nothing asked in it
+            fs = self._fs
+            absent = None if fs is None else fs._absent
+            gone = absent is not None and self.path in absent  # found so earlier in this reading
+            if not gone:
+                try:
+                    self._fd = _open(self.path, _DIR_FLAGS)
+                except OSError as err:
+                    if err.errno not in _ABSENT:
+                        self._error = err
+                        return None
+                    gone = True
+                    if absent is not None and err.errno == errno.ENOENT:  # not ENOTDIR: a file may be there
+                        absent.add(self.path)
+            if gone and fs is not None and fs.trace is not None:
+                fs.trace.append((DIR, self.path, True))  # and nothing asked in it
         return self._fd
 
     def __enter__(self) -> Dir:

@@ -359,6 +359,54 @@ def test_a_path_found_absent_is_asked_once_a_reading(tmp_path: Path, monkeypatch
     assert HostFS(sysfs=str(tmp_path)).same(READ, [(gone, None)])  # outside a reading: asked, not kept
 
 
+def test_a_path_that_led_nowhere_is_not_asked_again_in_the_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a path led nowhere in a reading (a file read, a replay, a directory opened),
+    the reading's later questions of it take that answer, recorded in their traces as
+    asked; a file standing where a directory was looked for is absent as a directory,
+    and still read as a file; the next reading asks the host again."""
+    asked: list[str] = []
+    real_open, real_access = hostfs._open, hostfs._access
+
+    def opening(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        asked.append(str(path))
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    def accessing(path: Any, mode: int, *, dir_fd: int | None = None) -> bool:
+        asked.append(str(path))
+        return real_access(path, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(hostfs, "_open", opening)
+    monkeypatch.setattr(hostfs, "_access", accessing)
+    host = HostFS(sysfs=str(tmp_path))
+    fs = host.for_reading()
+    gone = f"{tmp_path}/power/resume"
+    assert fs.read_bytes(gone) is None
+    fs.trace = []
+    assert fs.read_bytes(gone) is None
+    assert fs.trace == [(READ, gone, None)]
+    assert fs.same(READ, [(gone, None)])
+    stats = f"{tmp_path}/power/suspend_stats"
+    with fs.directory(stats) as there:
+        assert there.read("success") is None
+    assert fs.same(DIR, [(stats, True)])
+    fs.trace = []
+    with fs.directory(stats) as there:
+        assert there.absent
+    assert fs.trace == [(DIR, stats, True)]
+    assert asked == [gone, stats]
+    Path(tmp_path / "file").write_text("1\n")
+    with fs.directory(f"{tmp_path}/file") as there:
+        assert there.absent
+    assert fs.same(DIR, [(f"{tmp_path}/file", True)])
+    assert fs.read_bytes(f"{tmp_path}/file") == b"1\n"
+    (tmp_path / "power").mkdir()
+    Path(gone).write_text("8:1\n")
+    assert host.for_reading().read_bytes(gone) == b"8:1\n"
+    assert not host.for_reading().same(DIR, [(f"{tmp_path}/power", True)])
+
+
 def test_the_host_is_asked_again_every_reading(host_copy: Callable[[str], Path]) -> None:
     """Taking facts again saves the parsing, never the reading: every file read the
     first time is opened and read again every time (fixture files are never kept)."""

@@ -246,7 +246,7 @@ def test_process_metrics_text_is_what_encoding_their_families_writes(
         ProcessStat(12.345678, 4321, 1 << 40, 123456789, 17),
         ProcessStat(12.345678, 4321, 1 << 40, 123456789, 17),  # the same again: the text written last
         ProcessStat(13.0, 4321, (1 << 40) + 4096, 123456789, 18),  # some changed
-        ProcessStat(0.5, 99, 0, 1e300, 0),  # every one, to the edges of the number format
+        ProcessStat(0.5, 99, 0, 10**300, 0),  # every one, to the edges of the number format
     ]
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     no_limit = (resource.RLIM_INFINITY, hard)
