@@ -140,8 +140,8 @@ class Exposition:
         """`render` encoded (`families.encode`).  A collector whose facts equal those it
         had on the scrape before gives the text it gave then: the text is a function of
         the facts alone, and the facts are read afresh on every scrape.  `runtime` is
-        `runtime_text`, when taken earlier in the scrape (the server takes it while the
-        host is read)."""
+        `runtime_text`, when taken earlier in the scrape (the server takes it as the
+        scrape starts, before the host is read)."""
         if runtime is None:
             runtime = self.runtime_text(plan, openmetrics, escaping, version)
         if runtime is None:
