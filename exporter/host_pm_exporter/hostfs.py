@@ -92,10 +92,15 @@ class HostFS:
         # collector that asks one again in the same reading, by a replay or a read, is
         # answered from here (`for_reading`; never beyond the reading).
         self._absent: set[str] | None = None
+        # The roots that are the kernel's own sysfs and procfs mounts: a path under them
+        # that leads nowhere is found so by `access` (`_nowhere`); under any other root
+        # (a fixture tree, a capture, --path.rootfs) by the open that fails.
+        self._kernel_roots = _kernel_roots((self._sysfs_prefix, self._procfs_prefix))
 
     def for_reading(self) -> HostFS:
-        """This host's files for one reading: the same roots and kept files, and a
-        trace of its own."""
+        """This host's files for one reading: the same roots and kept files, a trace of
+        its own, and its own set of the paths found to lead nowhere (asked once a
+        reading)."""
         fs = HostFS.__new__(HostFS)
         fs.__dict__.update(self.__dict__)
         fs.trace = None
@@ -131,11 +136,13 @@ class HostFS:
         read, a device gives a whole page or nothing), and is then asked through
         `read_bytes`, which refuses it as always; so is every case this loop cannot
         settle (an error, a kept file gone, a seq file read short).  A file that was
-        absent is still absent when the path still leads nowhere (`_still_absent`), or
-        when it was found so earlier in the same reading."""
+        absent is still absent when the path still leads nowhere (`_nowhere` on the
+        kernel's file systems, `_still_absent` elsewhere), or when it was found so
+        earlier in the same reading."""
         kept = self.kept
         sysfs = self._sysfs_prefix
         absent = self._absent
+        kernel = self._kernel_roots
         for path, was in reads:
             same = None
             if type(was) is bytes:
@@ -145,11 +152,10 @@ class HostFS:
                 elif was:
                     same = _file_reads(path, was, one)
             elif was is None:
-                if absent is None:
-                    same = _still_absent(path)
-                elif path in absent:
+                if absent is not None and path in absent:
                     continue
-                elif same := _still_absent(path):
+                same = _nowhere(path) if path.startswith(kernel) else _still_absent(path)
+                if same and absent is not None:
                     absent.add(path)
             if same is None:
                 try:
@@ -246,10 +252,10 @@ class HostFS:
         return answer
 
     def exists(self, path: str) -> bool:
-        """Whether `path` leads somewhere (links followed), as `os.path.exists` says,
-        asked without an error raised where it does not (``access(F_OK)``: Python's
-        error for a missing path costs more than the kernel's lookup)."""
-        there = _access(path, os.F_OK)
+        """Whether `path` leads somewhere (links followed), as `os.path.exists` says
+        (under the kernel's sysfs and procfs, asked without an error raised where it
+        does not: `_nowhere`)."""
+        there = not _nowhere(path) if path.startswith(self._kernel_roots) else os.path.exists(path)
         if self.trace is not None:
             self.trace.append((EXISTS, path, there))
         return there
@@ -291,7 +297,7 @@ _REDO: dict[str, Callable[[HostFS, str], object]] = {
     IS_DIR: HostFS.is_dir,
     LINKS: lambda _, path: _links(path),
     RESOLVED: HostFS.resolved_name,
-    DIR: lambda fs, path: _dir_absent(path, fs._absent),
+    DIR: lambda fs, path: _dir_absent(path, fs._absent, path.startswith(fs._kernel_roots)),
 }
 
 
@@ -311,19 +317,22 @@ def _resolved_name(path: str) -> str:
     return name
 
 
-def _dir_absent(path: str, absent: set[str] | None = None) -> bool:
-    """Whether the directory `path` is absent, as `Dir` finds it (a path that leads
-    nowhere is found so without an error raised, as `_still_absent` finds it, and is
-    added to `absent`, a reading's paths that lead nowhere; one there is not asked)."""
+def _dir_absent(path: str, absent: set[str] | None = None, kernel: bool = False) -> bool:
+    """Whether the directory `path` is absent, as `Dir` finds it.  A path in `absent`
+    (a reading's paths that lead nowhere) is not asked; one found to lead nowhere
+    (on the kernel's file systems by `_nowhere`) is added to it: not one that is there
+    but no directory."""
     if absent is not None and path in absent:
         return True
-    if not _access(path, os.F_OK):
+    if kernel and _nowhere(path):
         if absent is not None:
             absent.add(path)
         return True
     try:
         _close(_open(path, _DIR_FLAGS))
     except OSError as err:
+        if err.errno == errno.ENOENT and absent is not None:
+            absent.add(path)
         return err.errno in _ABSENT
     return False
 
@@ -430,7 +439,12 @@ class Dir:
         fd = self._open()
         if fd is None:
             return self._record(name, False, EXISTS)
-        return self._record(name, _access(name, os.F_OK, dir_fd=fd), EXISTS)
+        there = True
+        try:
+            os.stat(name, dir_fd=fd)
+        except OSError:
+            there = False
+        return self._record(name, there, EXISTS)
 
     def is_dir(self, name: str) -> bool:
         """Whether `name` in this directory is a directory (or a link to one)."""
@@ -641,17 +655,42 @@ def _reads(fd: int, was: bytes, one: bool) -> bool | None:
         return None
 
 
-def _still_absent(path: str) -> bool:
-    """Whether `path`, absent before, is absent still (`False`: something is there, to
-    be read).  Asked by ``access(F_OK)``, which answers without an error raised (a
-    quarter of the cost of an ``open`` that fails, in Python; most of a replay's
-    questions of a host at rest are of this kind).  ``access`` fails where ``open``
-    would not find the path (ENOENT, ENOTDIR), and also where a directory on the way
-    refuses search: the path was found absent, so each directory before the missing
-    name was searchable then; sysfs and procfs directories let every user search
-    them, and none of our paths runs under debugfs, the one kernel tree that does
-    not."""
+def _still_absent(path: str) -> bool | None:
+    """Whether `path`, absent before, is absent still (`False`: something is there);
+    ``None`` when opening it fails otherwise (a symlink loop, a directory on the way
+    that refuses search: an error to report, not an absence)."""
+    try:
+        _close(_open(path, _FLAGS))
+    except OSError as err:
+        return True if err.errno in _ABSENT else None
+    return False
+
+
+def _nowhere(path: str) -> bool:
+    """Whether `path`, on the kernel's sysfs or procfs, leads nowhere: `_still_absent`
+    asked by ``access(F_OK)``, which raises nothing (an ``open`` that fails costs
+    Python an error, twice the kernel's lookup; most of a replay's questions of a
+    host at rest are of this kind).  ``access`` also fails on a symlink loop and where
+    a directory on the way refuses search, which neither file system has: every one
+    of their directories lets every user search it, and their links never loop (so
+    neither user nor capabilities change the answer)."""
     return not _access(path, os.F_OK)
+
+
+def _kernel_roots(prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """The prefixes (a root and its "/") whose root is a sysfs or procfs mount."""
+    kernel: dict[int, bool] | None = None
+    roots = []
+    for prefix in prefixes:
+        try:
+            device = os.stat(prefix).st_dev
+        except OSError:
+            continue
+        if kernel is None:
+            kernel = _kernel_devices()
+        if kernel.get(device):
+            roots.append(prefix)
+    return tuple(roots)
 
 
 def _file_reads(path: str, was: bytes, one: bool) -> bool | None:

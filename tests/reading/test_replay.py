@@ -321,7 +321,7 @@ def test_a_path_found_absent_is_asked_once_a_reading(tmp_path: Path, monkeypatch
     asked: list[str] = []
     still_absent = hostfs._still_absent
 
-    def counted(path: str) -> bool:
+    def counted(path: str) -> bool | None:
         asked.append(path)
         return still_absent(path)
 
@@ -356,7 +356,51 @@ def test_a_path_found_absent_is_asked_once_a_reading(tmp_path: Path, monkeypatch
     assert host.for_reading().same(READ, [(f"{gone}/deeper", None)])
     assert not host.for_reading().same(READ, [(gone, None)])
     os.unlink(gone)
-    assert HostFS(sysfs=str(tmp_path)).same(READ, [(gone, None)])  # outside a reading: asked, not kept
+    outside = HostFS(sysfs=str(tmp_path))  # outside a reading: asked every time, kept nowhere
+    asked.clear()
+    assert outside.same(READ, [(gone, None)])
+    assert outside.same(READ, [(gone, None)])
+    assert asked == [gone, gone]
+    assert outside._absent is None
+    os.symlink("loop", tmp_path / "loop")  # a symlink loop where a file was absent: an error, not an absence
+    os.symlink("loop", tmp_path / "loop2")
+    os.unlink(tmp_path / "loop")
+    os.symlink("loop2", tmp_path / "loop")
+    fs = host.for_reading()
+    assert not fs.same(READ, [(f"{tmp_path}/loop", None)])
+    with pytest.raises(hostfs.ReadError, match="symbolic links"):
+        fs.read_bytes(f"{tmp_path}/loop")
+    assert not fs.same(DIR, [(f"{tmp_path}/loop", True)])
+
+
+def test_on_the_kernels_file_systems_a_path_that_leads_nowhere_is_asked_by_access(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """This machine's /sys and /proc are the kernel's: a path under them found absent
+    is asked again by `access` (no error raised), and answers as the open did; a
+    fixture tree is not the kernel's, and is asked by the open."""
+    host = HostFS()
+    assert host._kernel_roots == ("/sys/", "/proc/")
+    assert HostFS(sysfs="/tmp", procfs="/proc")._kernel_roots == ("/proc/",)
+    accessed: list[str] = []
+    real_access = hostfs._access
+
+    def accessing(path: Any, mode: int) -> bool:
+        accessed.append(str(path))
+        return real_access(path, mode)
+
+    monkeypatch.setattr(hostfs, "_access", accessing)
+    gone = ["/sys/power/host-pm-exporter-test", "/proc/host-pm-exporter-test/x", "/sys/power/state/under-a-file"]
+    fs = host.for_reading()
+    assert fs.same(READ, [(path, None) for path in gone])
+    assert accessed == gone
+    assert all(fs.read_bytes(path) is None for path in gone)  # and the reading's reads take it
+    assert accessed == gone
+    assert not host.for_reading().same(READ, [("/sys/power/state", None)])
+    assert host.for_reading().same(DIR, [("/sys/power/host-pm-exporter-test", True)])
+    assert not host.for_reading().same(DIR, [("/sys/power", True)])
+    for path in [*gone, "/sys/power/state", "/proc/self", "/sys/class/net/lo", "/proc/nope"]:
+        assert host.exists(path) is os.path.exists(path), path
 
 
 def test_a_path_that_led_nowhere_is_not_asked_again_in_the_reading(
