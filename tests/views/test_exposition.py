@@ -279,8 +279,14 @@ def test_the_exporters_own_figures_may_be_written_before_the_host_is_read() -> N
     assert b"process_" not in given
     written = exposition.body(plan, snap, False, "underscores", "1.0.0")
     assert written.startswith(b"# HELP process_virtual_memory_bytes ")
-    assert exposition.runtime_text(exposition.plan(["process_open_fds"]), False, "underscores", "1.0.0") is None
+    filtered = exposition.plan(["host_pm_supported"])
+    assert exposition.runtime_text(filtered, False, "underscores", "1.0.0") is None
     assert exposition.runtime_text(plan, True, "dots", "1.0.0") is None
+    # where the families are encoded at once, a runtime text given is not used
+    alone = exposition.body(filtered, snap, False, "underscores", "1.0.0", runtime=["# given\n"])
+    assert alone == exposition.body(filtered, snap, False, "underscores", "1.0.0")
+    assert b"# given" not in alone
+    assert b"process_" not in alone
 
 
 def test_a_scrape_does_not_load_prometheus_client() -> None:

@@ -141,11 +141,13 @@ class Exposition:
         had on the scrape before gives the text it gave then: the text is a function of
         the facts alone, and the facts are read afresh on every scrape.  `runtime` is
         `runtime_text`, when taken earlier in the scrape (the server takes it as the
-        scrape starts, before the host is read)."""
-        if runtime is None:
-            runtime = self.runtime_text(plan, openmetrics, escaping, version)
-        if runtime is None:
+        scrape starts, before the host is read); where that is ``None`` (a name[]
+        filter, an escaping that rewrites names), so is what `runtime` should be, and
+        it is not used."""
+        if plan.names is not None or escaping not in PLAIN_ESCAPING:  # every family at once
             return encode(self.render(plan, snap), openmetrics, escaping, version)
+        if runtime is None:
+            runtime = [encoded(openmetrics, escaping, version) for encoded in self._runtime_text]
         text = list(runtime)
         memo = self._memo
         rows: list[Health] = []

@@ -475,16 +475,17 @@ def http_date(when: float | None = None) -> str:
 
 
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
-_date = (0, "")  # a second, and the Date header written for it
+_date = (-1, "")  # a second, and the Date header written for it
 
 
 def _date_now() -> str:
     """`http_date()` of now, written once a second."""
     global _date  # noqa: PLW0603 (one tuple, replaced whole)
     second = int(time.time())
-    if second != _date[0]:
-        _date = (second, http_date(second))
-    return _date[1]
+    date = _date
+    if second != date[0]:
+        date = _date = (second, http_date(second))
+    return date[1]
 
 
 def quiet_wakeup_fd() -> None:
