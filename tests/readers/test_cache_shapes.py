@@ -24,7 +24,11 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     stat, listdir = os.stat, os.listdir
 
     def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-        seen["stat " + ("index" if "/index" in str(path) else "cache")] += 1
+        name = str(path)
+        if "/index" in name:
+            seen["stat index"] += 1
+        elif name.endswith("/cache"):
+            seen["stat cache"] += 1
         return stat(path, *args, **kwargs)
 
     def counting_listdir(path: Any) -> list[str]:
