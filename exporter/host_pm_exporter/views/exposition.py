@@ -129,8 +129,11 @@ class Exposition:
         """The exporter's own families as `body` writes them for `plan`, now (``None``
         where `body` encodes every family at once: a name[] filter, an escaping that
         rewrites names)."""
-        if plan.names is not None or escaping not in PLAIN_ESCAPING:
+        if _at_once(plan, escaping):
             return None
+        return self._runtime_lines(openmetrics, escaping, version)
+
+    def _runtime_lines(self, openmetrics: bool, escaping: str, version: str) -> list[str]:
         return [encoded(openmetrics, escaping, version) for encoded in self._runtime_text]
 
     def body(
@@ -144,11 +147,9 @@ class Exposition:
         scrape starts, before the host is read); where that is ``None`` (a name[]
         filter, an escaping that rewrites names), so is what `runtime` should be, and
         it is not used."""
-        if plan.names is not None or escaping not in PLAIN_ESCAPING:  # every family at once
+        if _at_once(plan, escaping):
             return encode(self.render(plan, snap), openmetrics, escaping, version)
-        if runtime is None:
-            runtime = [encoded(openmetrics, escaping, version) for encoded in self._runtime_text]
-        text = list(runtime)
+        text = self._runtime_lines(openmetrics, escaping, version) if runtime is None else list(runtime)
         memo = self._memo
         rows: list[Health] = []
         for collector in plan.collectors:
@@ -207,6 +208,12 @@ class Exposition:
 
     def encode(self, openmetrics: bool = False, names: Iterable[str] | None = None) -> bytes:
         return encode(self.families(names), openmetrics)
+
+
+def _at_once(plan: Plan, escaping: str) -> bool:
+    """Whether a scrape's families are encoded all at once (a name[] filter, an
+    escaping that rewrites names), not one collector's text at a time."""
+    return plan.names is not None or escaping not in PLAIN_ESCAPING
 
 
 def _text_of(runtime: RuntimeCollector) -> Callable[[bool, str, str], str]:

@@ -28,11 +28,10 @@ class ProcessMetrics:
         self._boot = read_boot_time()
         self._self = SelfReader()
         # per format: each family's HELP and TYPE lines and its sample's name, as
-        # `encode_text` writes them (a value follows)
-        self._heads: dict[bool, tuple[str, ...]] = {}
-        # per format: each family's last value and the text written for it (most figures
-        # are the same from one scrape to the next: the start time, the limit, the memory)
-        self._written: dict[bool, list[tuple[float | None, str]]] = {}
+        # `encode_text` writes them (a value follows); and each family's last value with
+        # the text written for it (most figures are the same from one scrape to the next:
+        # the start time, the limit, the memory)
+        self._written: dict[bool, tuple[tuple[str, ...], list[tuple[float | None, str]]]] = {}
 
     def _values(self, stat: ProcessStat) -> tuple[float | None, ...]:
         """Each family's value (``None``: not shown, as a start time without a boot
@@ -63,14 +62,14 @@ class ProcessMetrics:
         stat = self._self.read()
         if stat is None:
             return ""
-        written = self._written.get(openmetrics)
-        if written is None:
-            heads = self._heads[openmetrics] = tuple(
+        known = self._written.get(openmetrics)
+        if known is None:
+            heads = tuple(
                 encode_text([kind(name, documentation, value=0.0)], openmetrics).removesuffix("0.0\n")
                 for kind, name, documentation in _FAMILIES
             )
-            written = self._written[openmetrics] = [(None, "")] * len(heads)
-        heads = self._heads[openmetrics]
+            known = self._written[openmetrics] = (heads, [(None, "")] * len(heads))
+        heads, written = known
         for i, value in enumerate(self._values(stat)):
             if value != written[i][0]:
                 written[i] = (value, "" if value is None else f"{heads[i]}{go_float(float(value))}\n")
