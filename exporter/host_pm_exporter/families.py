@@ -240,9 +240,11 @@ TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
 _ESCAPINGS = ("allow-utf-8", "underscores", "dots", "values")
 
 
+@functools.lru_cache(maxsize=16)  # a scrape asks twice (its runtime text, then its body); a scraper sends one header
 def negotiate(accept: str) -> tuple[bool, str, str, str]:
     """What to answer an ``Accept`` header with, as prometheus_client decides it:
-    (OpenMetrics?, Content-Type, escaping scheme, OpenMetrics version)."""
+    (OpenMetrics?, Content-Type, escaping scheme, OpenMetrics version).  Remembered for
+    the last few headers (each at most the 16 KiB a request's head may hold)."""
     for accepted in (accept or "").split(","):
         media, *params = accepted.split(";")
         media = media.strip()
